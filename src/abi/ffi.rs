@@ -1,0 +1,219 @@
+//! Raw declarations for the Envoy 1.40 (`v0.2.0`) dynamic-module ABI, written from
+//! `source/extensions/dynamic_modules/abi/abi.h` and checked against `nm -D` of the 1.40.0
+//! binary (`tests/abi_symbols.rs`). Only what this module uses is declared.
+//!
+//! C enums are plain integers here: Envoy may add values, and a Rust enum receiving an
+//! unknown discriminant would be undefined behaviour.
+
+use std::ffi::c_void;
+
+/// The ABI version string `envoy_dynamic_module_on_program_init` returns.
+pub const ABI_VERSION: &[u8] = b"v0.2.0\0";
+
+pub type ConfigEnvoyPtr = *mut c_void;
+pub type FilterEnvoyPtr = *mut c_void;
+pub type ConfigModulePtr = *const c_void;
+pub type FilterModulePtr = *const c_void;
+pub type PerRouteConfigModulePtr = *const c_void;
+
+/// A byte range, owned by whichever side created it; passed by value (two registers).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Buffer {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+/// One header: key and value byte ranges.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HttpHeader {
+    pub key_ptr: *const u8,
+    pub key_len: usize,
+    pub value_ptr: *const u8,
+    pub value_len: usize,
+}
+
+impl Buffer {
+    pub const EMPTY: Buffer = Buffer {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
+
+    pub fn from_slice(s: &[u8]) -> Self {
+        Self {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+
+    /// Views Envoy- or module-owned bytes.
+    ///
+    /// # Safety
+    /// `ptr` must be null or valid for `len` bytes for the lifetime `'a` the caller picks.
+    pub unsafe fn as_slice<'a>(self) -> &'a [u8] {
+        if self.ptr.is_null() || self.len == 0 {
+            &[]
+        } else {
+            // SAFETY: non-null and valid for `len` bytes, as the caller guarantees.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        }
+    }
+}
+
+// Header map selectors.
+pub const HEADERS_REQUEST: u32 = 0;
+pub const HEADERS_RESPONSE: u32 = 2;
+// Body selectors.
+pub const BODY_RECEIVED_REQUEST: u32 = 0;
+// Header hook results.
+pub const HEADERS_CONTINUE: u32 = 0;
+pub const HEADERS_STOP_ITERATION: u32 = 1;
+// Body hook results.
+pub const BODY_CONTINUE: u32 = 0;
+pub const BODY_STOP_ITERATION_AND_BUFFER: u32 = 1;
+pub const BODY_STOP_ITERATION_NO_BUFFER: u32 = 3;
+// Trailers hook results.
+pub const TRAILERS_CONTINUE: u32 = 0;
+pub const TRAILERS_STOP_ITERATION: u32 = 1;
+// Log levels.
+pub const LOG_DEBUG: u32 = 1;
+pub const LOG_INFO: u32 = 2;
+pub const LOG_WARN: u32 = 3;
+pub const LOG_ERROR: u32 = 4;
+// Metrics results.
+pub const METRICS_SUCCESS: u32 = 0;
+
+extern "C" {
+    pub fn envoy_dynamic_module_callback_log(level: u32, message: Buffer);
+    pub fn envoy_dynamic_module_callback_log_enabled(level: u32) -> bool;
+
+    pub fn envoy_dynamic_module_callback_http_filter_config_define_counter(
+        config_envoy_ptr: ConfigEnvoyPtr,
+        name: Buffer,
+        label_names: *const Buffer,
+        label_names_len: usize,
+        counter_id_out: *mut usize,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_increment_counter(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        counter_id: usize,
+        label_values: *const Buffer,
+        label_values_len: usize,
+        value: u64,
+    ) -> u32;
+
+    pub fn envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
+        config_envoy_ptr: ConfigEnvoyPtr,
+        name: Buffer,
+        config_source_json: Buffer,
+    ) -> u64;
+    pub fn envoy_dynamic_module_callback_http_filter_get_generic_secret(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        handle: u64,
+        out: *mut Buffer,
+    ) -> bool;
+
+    pub fn envoy_dynamic_module_callback_get_most_specific_route_config(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    ) -> PerRouteConfigModulePtr;
+
+    pub fn envoy_dynamic_module_callback_http_get_header(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        header_map: u32,
+        key: Buffer,
+        out: *mut Buffer,
+        index: usize,
+        count_out: *mut usize,
+    ) -> bool;
+    pub fn envoy_dynamic_module_callback_http_get_headers_size(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        header_map: u32,
+    ) -> usize;
+    pub fn envoy_dynamic_module_callback_http_get_headers(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        header_map: u32,
+        out: *mut HttpHeader,
+    ) -> bool;
+    /// A null `value.ptr` removes the header.
+    pub fn envoy_dynamic_module_callback_http_set_header(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        header_map: u32,
+        key: Buffer,
+        value: Buffer,
+    ) -> bool;
+
+    pub fn envoy_dynamic_module_callback_http_get_body_chunks_size(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        body: u32,
+    ) -> usize;
+    pub fn envoy_dynamic_module_callback_http_get_body_chunks(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        body: u32,
+        out: *mut Buffer,
+    ) -> bool;
+    pub fn envoy_dynamic_module_callback_http_received_buffered_request_body(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    ) -> bool;
+    pub fn envoy_dynamic_module_callback_http_get_buffer_limit(filter_envoy_ptr: FilterEnvoyPtr)
+        -> u64;
+    pub fn envoy_dynamic_module_callback_http_set_buffer_limit(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        limit: u64,
+    );
+
+    pub fn envoy_dynamic_module_callback_http_send_response(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        status_code: u32,
+        headers: *const HttpHeader,
+        headers_len: usize,
+        body: Buffer,
+        details: Buffer,
+    );
+}
+
+/// Every callback declared above, for the symbol check against the real binary.
+pub const IMPORTED_CALLBACKS: &[&str] = &[
+    "envoy_dynamic_module_callback_log",
+    "envoy_dynamic_module_callback_log_enabled",
+    "envoy_dynamic_module_callback_http_filter_config_define_counter",
+    "envoy_dynamic_module_callback_http_filter_increment_counter",
+    "envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe",
+    "envoy_dynamic_module_callback_http_filter_get_generic_secret",
+    "envoy_dynamic_module_callback_get_most_specific_route_config",
+    "envoy_dynamic_module_callback_http_get_header",
+    "envoy_dynamic_module_callback_http_get_headers_size",
+    "envoy_dynamic_module_callback_http_get_headers",
+    "envoy_dynamic_module_callback_http_set_header",
+    "envoy_dynamic_module_callback_http_get_body_chunks_size",
+    "envoy_dynamic_module_callback_http_get_body_chunks",
+    "envoy_dynamic_module_callback_http_received_buffered_request_body",
+    "envoy_dynamic_module_callback_http_get_buffer_limit",
+    "envoy_dynamic_module_callback_http_set_buffer_limit",
+    "envoy_dynamic_module_callback_http_send_response",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn layouts_match_the_c_abi() {
+        assert_eq!(size_of::<Buffer>(), 16);
+        assert_eq!(offset_of!(Buffer, len), 8);
+        assert_eq!(size_of::<HttpHeader>(), 32);
+        assert_eq!(offset_of!(HttpHeader, key_len), 8);
+        assert_eq!(offset_of!(HttpHeader, value_ptr), 16);
+        assert_eq!(offset_of!(HttpHeader, value_len), 24);
+    }
+
+    #[test]
+    fn null_buffers_read_as_empty() {
+        // SAFETY: a null pointer is explicitly allowed by `as_slice`.
+        assert!(unsafe { Buffer::EMPTY.as_slice() }.is_empty());
+        let data = b"abc";
+        // SAFETY: `data` outlives the borrow.
+        assert_eq!(unsafe { Buffer::from_slice(data).as_slice() }, b"abc");
+    }
+}

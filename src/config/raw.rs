@@ -1,0 +1,67 @@
+//! The documents exactly as users write them. Unknown fields are errors, so typos are caught.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFilterConfig {
+    pub upstreams: Vec<RawUpstream>,
+}
+
+/// Gloo's AWS upstream: `{name, type: aws, spec: {region, secret_ref}, functions: [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    pub spec: RawAwsSpec,
+    #[serde(default)]
+    pub functions: Vec<RawFunction>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAwsSpec {
+    pub region: String,
+    pub secret_ref: String,
+    /// Where the Lambda API is reached (a local peer, a VPC endpoint); AWS by default.
+    #[serde(default)]
+    pub endpoint: Option<RawEndpoint>,
+    /// An Envoy `ConfigSource` for the secret (SDS); absent means a static bootstrap secret.
+    #[serde(default)]
+    pub secret_source: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEndpoint {
+    #[serde(default)]
+    pub scheme: Option<String>,
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFunction {
+    pub name: String,
+    pub spec: RawFunctionSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFunctionSpec {
+    pub function_name: String,
+    #[serde(default)]
+    pub qualifier: String,
+}
+
+/// Per-route: which upstream and which of its functions this route invokes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRouteTarget {
+    pub upstream: String,
+    pub function: String,
+}

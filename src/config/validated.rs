@@ -1,0 +1,492 @@
+//! Validated configuration. Every rejection names the field (as a path), the value and why.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawUpstream};
+use crate::lambda::{invoke_path, FunctionName, Qualifier};
+
+/// A rejected configuration: `field` is a path such as `upstreams[0].spec.region`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The whole filter config: upstreams by name, and the distinct secrets they reference.
+#[derive(Debug)]
+pub struct FilterConfig {
+    upstreams: HashMap<String, Arc<Upstream>>,
+    secrets: Vec<SecretRef>,
+}
+
+/// An AWS Lambda upstream (Gloo's `type: aws`).
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    pub region: String,
+    /// Index into [`FilterConfig::secrets`].
+    pub secret: usize,
+    pub endpoint: Endpoint,
+    pub functions: HashMap<String, Arc<Function>>,
+}
+
+/// Where the Lambda API is: decides the `:authority` that is sent and signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub scheme: String,
+    pub authority: String,
+}
+
+/// A function a route can invoke, with its Invoke path computed once at load.
+#[derive(Debug)]
+pub struct Function {
+    pub name: String,
+    pub function_name: FunctionName,
+    pub qualifier: Option<Qualifier>,
+    pub invoke_path: String,
+}
+
+/// An Envoy generic secret holding the seed's credentials YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub name: String,
+    /// `ConfigSource` JSON for SDS; `None` for a static secret in the bootstrap.
+    pub config_source: Option<String>,
+}
+
+/// Per-route config: the function this route invokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTarget {
+    pub upstream: String,
+    pub function: String,
+}
+
+impl FilterConfig {
+    /// Parses and validates the filter config bytes Envoy hands over.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let doc = parse_object(bytes, "filter_config")?;
+        let (raw_upstreams, prefix) = if doc.contains_key("upstreams") {
+            let raw: RawFilterConfig = deserialize(serde_json::Value::Object(doc))?;
+            (raw.upstreams, "upstreams")
+        } else {
+            // The seed's single upstream document, as written.
+            let raw: RawUpstream = deserialize(serde_json::Value::Object(doc))?;
+            (vec![raw], "")
+        };
+        if raw_upstreams.is_empty() {
+            return Err(err("upstreams", "must list at least one upstream"));
+        }
+        let mut config = FilterConfig {
+            upstreams: HashMap::new(),
+            secrets: Vec::new(),
+        };
+        let single = prefix.is_empty();
+        for (i, raw) in raw_upstreams.into_iter().enumerate() {
+            let at = if single {
+                String::new()
+            } else {
+                format!("upstreams[{i}].")
+            };
+            let upstream = config.validate_upstream(raw, &at)?;
+            if config.upstreams.contains_key(&upstream.name) {
+                return Err(err(
+                    format!("{at}name"),
+                    format!("upstream '{}' is defined twice", upstream.name),
+                ));
+            }
+            config.upstreams.insert(upstream.name.clone(), Arc::new(upstream));
+        }
+        Ok(config)
+    }
+
+    pub fn upstream(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.upstreams.get(name)
+    }
+
+    pub fn upstreams(&self) -> impl Iterator<Item = &Arc<Upstream>> {
+        self.upstreams.values()
+    }
+
+    pub fn secrets(&self) -> &[SecretRef] {
+        &self.secrets
+    }
+
+    fn validate_upstream(&mut self, raw: RawUpstream, at: &str) -> Result<Upstream, ConfigError> {
+        if raw.name.trim().is_empty() {
+            return Err(err(format!("{at}name"), "must not be empty"));
+        }
+        if let Some(kind) = raw.kind.as_deref() {
+            if kind != "aws" {
+                return Err(err(
+                    format!("{at}type"),
+                    format!("'{kind}' is not supported: only 'aws' upstreams are"),
+                ));
+            }
+        }
+        let spec = raw.spec;
+        if spec.region.is_empty() {
+            return Err(err(format!("{at}spec.region"), "must not be empty"));
+        }
+        crate::lambda::check_region_code(&spec.region)
+            .map_err(|e| err(format!("{at}spec.region"), e.0))?;
+        if spec.secret_ref.trim().is_empty() {
+            return Err(err(format!("{at}spec.secret_ref"), "must not be empty"));
+        }
+        let config_source = match spec.secret_source {
+            None => None,
+            Some(v @ serde_json::Value::Object(_)) => Some(v.to_string()),
+            Some(_) => {
+                return Err(err(
+                    format!("{at}spec.secret_source"),
+                    "must be an Envoy ConfigSource object, e.g. {\"path_config_source\":{\"path\":\"/etc/envoy/sds.yaml\"}}",
+                ))
+            }
+        };
+        let secret = self.secret_index(SecretRef {
+            name: spec.secret_ref,
+            config_source,
+        });
+        let endpoint = validate_endpoint(spec.endpoint, &spec.region, at)?;
+
+        let mut functions = HashMap::new();
+        for (j, f) in raw.functions.into_iter().enumerate() {
+            let f_at = format!("{at}functions[{j}]");
+            let function = validate_function(f, &spec.region, &f_at)?;
+            if functions.contains_key(&function.name) {
+                return Err(err(
+                    format!("{f_at}.name"),
+                    format!("function '{}' is defined twice", function.name),
+                ));
+            }
+            functions.insert(function.name.clone(), Arc::new(function));
+        }
+        Ok(Upstream {
+            name: raw.name,
+            region: spec.region,
+            secret,
+            endpoint,
+            functions,
+        })
+    }
+
+    fn secret_index(&mut self, secret: SecretRef) -> usize {
+        if let Some(i) = self.secrets.iter().position(|s| *s == secret) {
+            return i;
+        }
+        self.secrets.push(secret);
+        self.secrets.len() - 1
+    }
+}
+
+fn validate_endpoint(
+    raw: Option<RawEndpoint>,
+    region: &str,
+    at: &str,
+) -> Result<Endpoint, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Endpoint {
+            scheme: "https".into(),
+            authority: format!("lambda.{region}.amazonaws.com"),
+        });
+    };
+    let scheme = raw.scheme.unwrap_or_else(|| "https".into());
+    let default_port = match scheme.as_str() {
+        "https" => 443,
+        "http" => 80,
+        other => {
+            return Err(err(
+                format!("{at}spec.endpoint.scheme"),
+                format!("'{other}' is not http or https"),
+            ))
+        }
+    };
+    let host_ok = !raw.host.is_empty()
+        && raw
+            .host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'));
+    if !host_ok {
+        return Err(err(
+            format!("{at}spec.endpoint.host"),
+            format!("'{}' is not a host name or IP address", raw.host),
+        ));
+    }
+    let authority = match raw.port {
+        Some(0) => {
+            return Err(err(
+                format!("{at}spec.endpoint.port"),
+                "must be between 1 and 65535",
+            ))
+        }
+        Some(p) if p != default_port => format!("{}:{p}", raw.host),
+        _ => raw.host,
+    };
+    Ok(Endpoint { scheme, authority })
+}
+
+fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Function, ConfigError> {
+    if raw.name.trim().is_empty() {
+        return Err(err(format!("{at}.name"), "must not be empty"));
+    }
+    let name_field = format!("{at}.spec.function_name");
+    let function_name =
+        FunctionName::parse(&raw.spec.function_name).map_err(|e| err(&name_field, e.0))?;
+    if let Some(arn_region) = function_name.arn_region() {
+        if arn_region != region {
+            return Err(err(
+                name_field,
+                format!("the ARN is in region '{arn_region}' but the upstream is in '{region}'"),
+            ));
+        }
+    }
+    let qualifier = if raw.spec.qualifier.is_empty() {
+        None // Lambda then invokes $LATEST (or the qualifier written into the name).
+    } else {
+        let q = Qualifier::parse(&raw.spec.qualifier)
+            .map_err(|e| err(format!("{at}.spec.qualifier"), e.0))?;
+        if let Some(embedded) = function_name.embedded_qualifier() {
+            if *embedded != q {
+                return Err(err(
+                    format!("{at}.spec.qualifier"),
+                    format!(
+                        "'{}' conflicts with ':{}' already written in function_name",
+                        q.as_str(),
+                        embedded.as_str()
+                    ),
+                ));
+            }
+        }
+        Some(q)
+    };
+    let invoke_path = invoke_path(&function_name, qualifier.as_ref());
+    Ok(Function {
+        name: raw.name,
+        function_name,
+        qualifier,
+        invoke_path,
+    })
+}
+
+impl RouteTarget {
+    /// Parses a per-route config: `{"upstream": "...", "function": "..."}`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let doc = parse_object(bytes, "per-route filter_config")?;
+        let raw: RawRouteTarget = deserialize(serde_json::Value::Object(doc))?;
+        if raw.upstream.is_empty() {
+            return Err(err("upstream", "must not be empty"));
+        }
+        if raw.function.is_empty() {
+            return Err(err("function", "must not be empty"));
+        }
+        Ok(Self {
+            upstream: raw.upstream,
+            function: raw.function,
+        })
+    }
+}
+
+fn parse_object(
+    bytes: &[u8],
+    what: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ConfigError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(err(
+            what,
+            "is empty: expected a JSON object (google.protobuf.StringValue or Struct)",
+        ));
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(err(what, "must be a JSON object")),
+        Err(e) => Err(err(what, format!("is not valid JSON: {e}"))),
+    }
+}
+
+/// Deserializes with the path of the failing field in the error (e.g. `upstreams[1].spec`).
+fn deserialize<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names a missing field only in its message; append it to the path.
+        let field = match (path.as_str(), missing_field(&inner)) {
+            (".", Some(f)) => f.to_owned(),
+            (p, Some(f)) => format!("{p}.{f}"),
+            (".", None) => String::new(),
+            (p, None) => p.to_owned(),
+        };
+        err(field, inner)
+    })
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"{
+        "name": "my-lambda-upstream",
+        "spec": {"region": "us-east-1", "secret_ref": "my-aws-secrets"},
+        "type": "aws",
+        "functions": [
+            {"name": "func1", "spec": {"function_name": "func1"}},
+            {"name": "func2", "spec": {"function_name": "func2", "qualifier": "v1"}}
+        ]
+    }"#;
+
+    fn reject(json: &str) -> ConfigError {
+        FilterConfig::from_json(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_the_seed_document_as_written() {
+        let c = FilterConfig::from_json(SEED.as_bytes()).unwrap();
+        let u = c.upstream("my-lambda-upstream").unwrap();
+        assert_eq!(u.region, "us-east-1");
+        assert_eq!(u.endpoint.authority, "lambda.us-east-1.amazonaws.com");
+        assert_eq!(c.secrets()[u.secret].name, "my-aws-secrets");
+        assert_eq!(c.secrets()[u.secret].config_source, None);
+        assert_eq!(
+            u.functions["func1"].invoke_path,
+            "/2015-03-31/functions/func1/invocations"
+        );
+        assert_eq!(
+            u.functions["func2"].invoke_path,
+            "/2015-03-31/functions/func2/invocations?Qualifier=v1"
+        );
+    }
+
+    #[test]
+    fn several_upstreams_share_one_secret_subscription() {
+        let json = format!(
+            r#"{{"upstreams":[{SEED}, {{"name":"b","spec":{{"region":"eu-west-1","secret_ref":"my-aws-secrets"}}}}]}}"#
+        );
+        let c = FilterConfig::from_json(json.as_bytes()).unwrap();
+        assert_eq!(c.upstreams().count(), 2);
+        assert_eq!(c.secrets().len(), 1);
+        assert_eq!(
+            c.upstream("b").unwrap().endpoint.authority,
+            "lambda.eu-west-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn endpoint_override_and_sds_source() {
+        let c = FilterConfig::from_json(
+            br#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s",
+                 "endpoint":{"scheme":"http","host":"127.0.0.1","port":5000},
+                 "secret_source":{"path_config_source":{"path":"/x/s.yaml"}}}}"#,
+        )
+        .unwrap();
+        let u = c.upstream("u").unwrap();
+        assert_eq!(u.endpoint.authority, "127.0.0.1:5000");
+        assert_eq!(
+            c.secrets()[0].config_source.as_deref(),
+            Some(r#"{"path_config_source":{"path":"/x/s.yaml"}}"#)
+        );
+        let c = FilterConfig::from_json(
+            br#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s",
+                 "endpoint":{"host":"vpce-1.lambda.us-east-1.vpce.amazonaws.com","port":443}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("u").unwrap().endpoint.authority,
+            "vpce-1.lambda.us-east-1.vpce.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn every_rejection_names_its_field() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"name":"u","spec":{"secret_ref":"s"}}"#, "spec.region"),
+            (r#"{"name":"u","spec":{"region":"","secret_ref":"s"}}"#, "spec.region"),
+            (r#"{"name":"u","spec":{"region":"moon-1","secret_ref":"s"}}"#, "spec.region"),
+            (r#"{"name":"u","spec":{"region":"us-east-1"}}"#, "spec.secret_ref"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":" "}}"#, "spec.secret_ref"),
+            (r#"{"name":"u","type":"gcp","spec":{"region":"us-east-1","secret_ref":"s"}}"#, "type"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","colour":1}}"#, "spec.colour"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                 "functions":[{"name":"f","spec":{"function_name":""}}]}"#,
+             "functions[0].spec.function_name"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                 "functions":[{"name":"f","spec":{"function_name":"f","qualifier":"a/b"}}]}"#,
+             "functions[0].spec.qualifier"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                 "functions":[{"name":"f","spec":{"function_name":"f:live","qualifier":"v1"}}]}"#,
+             "functions[0].spec.qualifier"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                 "functions":[{"name":"f","spec":{"function_name":"arn:aws:lambda:eu-west-1:123456789012:function:f"}}]}"#,
+             "functions[0].spec.function_name"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                 "functions":[{"name":"f","spec":{"function_name":"f"}},{"name":"f","spec":{"function_name":"g"}}]}"#,
+             "functions[1].name"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","endpoint":{"scheme":"ftp","host":"h"}}}"#,
+             "spec.endpoint.scheme"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","endpoint":{"host":"a b"}}}"#,
+             "spec.endpoint.host"),
+            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","secret_source":"x"}}"#,
+             "spec.secret_source"),
+            (r#"{"upstreams":[]}"#, "upstreams"),
+            (r#"{"upstreams":[{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"}},
+                              {"name":"u","spec":{"region":"us-east-1","secret_ref":"s"}}]}"#,
+             "upstreams[1].name"),
+            (r#"{"upstreams":[{"name":"u","spec":{"secret_ref":"s"}}]}"#, "upstreams[0].spec.region"),
+            (r#"{"upstreams":[],"extra":1}"#, "extra"),
+            ("", "filter_config"),
+            ("[1]", "filter_config"),
+            ("{not json", "filter_config"),
+        ];
+        for (json, field) in cases {
+            let e = reject(json);
+            assert_eq!(e.field, *field, "{json} → {e}");
+            assert!(e.to_string().starts_with(field), "{e}");
+        }
+        // serde's own text names the unknown field too.
+        assert!(reject(r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","colour":1}}"#)
+            .message
+            .contains("colour"));
+    }
+
+    #[test]
+    fn route_target() {
+        let t = RouteTarget::from_json(br#"{"upstream":"u","function":"f"}"#).unwrap();
+        assert_eq!(t.upstream, "u");
+        assert_eq!(t.function, "f");
+        assert_eq!(RouteTarget::from_json(br#"{"upstream":"u"}"#).unwrap_err().field, "function");
+        assert_eq!(
+            RouteTarget::from_json(br#"{"upstream":"","function":"f"}"#).unwrap_err().field,
+            "upstream"
+        );
+        assert_eq!(
+            RouteTarget::from_json(br#"{"upstream":"u","function":"f","x":1}"#)
+                .unwrap_err()
+                .field,
+            "x"
+        );
+    }
+}

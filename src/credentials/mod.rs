@@ -1,0 +1,7 @@
+//! AWS credentials from the seed's secret format, and a cache that follows secret rotation.
+
+mod cache;
+mod secret;
+
+pub use cache::CredentialCache;
+pub use secret::{AwsCredentials, CredentialsError};

@@ -1,0 +1,12 @@
+//! The per-stream state machine: find the route's function, hash the body as it arrives, sign
+//! at end of stream, rewrite the request into an Invoke call, and flag function errors.
+
+mod client_headers;
+mod reply;
+mod shared;
+mod stream;
+
+pub use client_headers::must_not_reach_aws;
+pub use reply::LocalReply;
+pub use shared::SharedConfig;
+pub use stream::{BodyStatus, HeadersStatus, LambdaFilter, TrailersStatus};

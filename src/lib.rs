@@ -1,0 +1,19 @@
+//! envoy-lambda: an Envoy dynamic module (HTTP filter) that turns routed HTTP requests into
+//! SigV4-signed AWS Lambda `Invoke` calls.
+//!
+//! Layering (only `abi` may use `unsafe`):
+//! - [`abi`]: raw Envoy 1.40 ABI declarations, the exported hooks and the Envoy-backed [`host::Host`].
+//! - [`host`]: the narrow interface the filter logic needs from Envoy, with a fake for tests.
+//! - [`config`]: raw serde documents (shaped after the Gloo AWS upstream) → validated config.
+//! - [`lambda`]: Lambda naming rules and the Invoke request shape.
+//! - [`sigv4`]: incremental payload hashing and request signing.
+//! - [`credentials`]: the seed's secret format, parsed without ever echoing secret bytes.
+//! - [`filter`]: the per-stream state machine (headers → body → sign → continue).
+
+pub mod abi;
+pub mod config;
+pub mod credentials;
+pub mod filter;
+pub mod host;
+pub mod lambda;
+pub mod sigv4;

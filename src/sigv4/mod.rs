@@ -1,0 +1,7 @@
+//! SigV4 for Lambda Invoke: the payload hash, fed chunk by chunk, and the signature itself.
+
+mod payload_hash;
+mod signer;
+
+pub use payload_hash::{PayloadDigest, PayloadHasher};
+pub use signer::{sign_invoke, InvokeToSign, SignError, SignedHeaders, LAMBDA_SERVICE};
