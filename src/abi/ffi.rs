@@ -172,27 +172,6 @@ extern "C" {
     );
 }
 
-/// Every callback declared above, for the symbol check against the real binary.
-pub const IMPORTED_CALLBACKS: &[&str] = &[
-    "envoy_dynamic_module_callback_log",
-    "envoy_dynamic_module_callback_log_enabled",
-    "envoy_dynamic_module_callback_http_filter_config_define_counter",
-    "envoy_dynamic_module_callback_http_filter_increment_counter",
-    "envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe",
-    "envoy_dynamic_module_callback_http_filter_get_generic_secret",
-    "envoy_dynamic_module_callback_get_most_specific_route_config",
-    "envoy_dynamic_module_callback_http_get_header",
-    "envoy_dynamic_module_callback_http_get_headers_size",
-    "envoy_dynamic_module_callback_http_get_headers",
-    "envoy_dynamic_module_callback_http_set_header",
-    "envoy_dynamic_module_callback_http_get_body_chunks_size",
-    "envoy_dynamic_module_callback_http_get_body_chunks",
-    "envoy_dynamic_module_callback_http_received_buffered_request_body",
-    "envoy_dynamic_module_callback_http_get_buffer_limit",
-    "envoy_dynamic_module_callback_http_set_buffer_limit",
-    "envoy_dynamic_module_callback_http_send_response",
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;

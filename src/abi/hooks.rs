@@ -13,7 +13,7 @@ use super::ffi::{
 };
 use super::guard::guard;
 use super::log::envoy_log;
-use crate::config::{FilterConfig, RouteTarget};
+use crate::config::{route_registry, FilterConfig, RouteTarget};
 use crate::filter::{BodyStatus, HeadersStatus, LambdaFilter, LocalReply, SharedConfig, TrailersStatus};
 use crate::host::{Counter, Host};
 
@@ -86,6 +86,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
 
 fn new_config(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<ConfigHandle, String> {
     let config = FilterConfig::from_json(bytes).map_err(|e| e.to_string())?;
+    route_registry::with_global(|r| r.add_filter_config(&config)).map_err(|e| e.to_string())?;
     let mut secret_handles = Vec::new();
     for secret in config.secrets() {
         let source = secret.config_source.as_deref().unwrap_or("");
@@ -160,7 +161,11 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
     guard("http_filter_per_route_config_new", std::ptr::null, || {
         // SAFETY: Envoy passes buffers valid for the duration of this call.
         let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
-        match RouteTarget::from_json(config) {
+        let target = RouteTarget::from_json(config).and_then(|t| {
+            route_registry::with_global(|r| r.add_route(&t))?;
+            Ok(t)
+        });
+        match target {
             Ok(target) => Box::into_raw(Box::new(Arc::new(target))) as PerRouteConfigModulePtr,
             Err(e) => {
                 envoy_log(
@@ -431,30 +436,3 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buf
     _filter_module_ptr: FilterModulePtr,
 ) {
 }
-
-/// Every hook exported above, for the symbol checks.
-pub const EXPORTED_HOOKS: &[&str] = &[
-    "envoy_dynamic_module_on_program_init",
-    "envoy_dynamic_module_on_http_filter_config_new",
-    "envoy_dynamic_module_on_http_filter_config_destroy",
-    "envoy_dynamic_module_on_http_filter_per_route_config_new",
-    "envoy_dynamic_module_on_http_filter_per_route_config_destroy",
-    "envoy_dynamic_module_on_http_filter_new",
-    "envoy_dynamic_module_on_http_filter_destroy",
-    "envoy_dynamic_module_on_http_filter_request_headers",
-    "envoy_dynamic_module_on_http_filter_request_body",
-    "envoy_dynamic_module_on_http_filter_request_trailers",
-    "envoy_dynamic_module_on_http_filter_response_headers",
-    "envoy_dynamic_module_on_http_filter_response_body",
-    "envoy_dynamic_module_on_http_filter_response_trailers",
-    "envoy_dynamic_module_on_http_filter_stream_complete",
-    "envoy_dynamic_module_on_http_filter_scheduled",
-    "envoy_dynamic_module_on_http_filter_http_callout_done",
-    "envoy_dynamic_module_on_http_filter_http_stream_headers",
-    "envoy_dynamic_module_on_http_filter_http_stream_data",
-    "envoy_dynamic_module_on_http_filter_http_stream_trailers",
-    "envoy_dynamic_module_on_http_filter_http_stream_complete",
-    "envoy_dynamic_module_on_http_filter_http_stream_reset",
-    "envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark",
-    "envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark",
-];

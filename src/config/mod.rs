@@ -5,6 +5,7 @@
 //! of a `google.protobuf.StringValue` (JSON) or as a `google.protobuf.Struct` rendered to JSON.
 
 mod raw;
+pub mod route_registry;
 mod validated;
 
 pub use validated::{

@@ -4,4 +4,7 @@ mod payload_hash;
 mod signer;
 
 pub use payload_hash::{PayloadDigest, PayloadHasher};
-pub use signer::{sign_invoke, InvokeToSign, SignError, SignedHeaders, LAMBDA_SERVICE};
+pub use signer::{
+    sign_invoke, sign_request, InvokeToSign, RequestToSign, SignError, Signed, SignedHeaders,
+    LAMBDA_SERVICE,
+};

@@ -10,7 +10,8 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+    SigningSettings, UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -47,6 +48,50 @@ impl fmt::Display for SignError {
 impl std::error::Error for SignError {}
 
 pub fn sign_invoke(req: InvokeToSign<'_>, creds: &AwsCredentials) -> Result<SignedHeaders, SignError> {
+    let signed = sign_request(
+        RequestToSign {
+            method: "POST",
+            path_and_query: req.path_and_query,
+            headers: &[("host", req.authority)],
+            payload_sha256_hex: req.payload_sha256_hex,
+            send_content_sha256: true,
+            region: req.region,
+            service: LAMBDA_SERVICE,
+            time: req.time,
+            double_encode_path: true,
+            normalize_path: true,
+        },
+        creds,
+    )?;
+    Ok(signed.headers)
+}
+
+/// Any request, for the AWS SigV4 test suite; [`sign_invoke`] is this with Lambda's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestToSign<'a> {
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    /// Headers to sign (names lower- or mixed-case); they must all be sent as given.
+    pub headers: &'a [(&'a str, &'a str)],
+    pub payload_sha256_hex: &'a str,
+    /// Also send (and sign) `x-amz-content-sha256`.
+    pub send_content_sha256: bool,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub time: SystemTime,
+    /// Every service but S3 encodes the canonical URI twice …
+    pub double_encode_path: bool,
+    /// … and normalizes it (`/a/./b/../c` → `/a/c`).
+    pub normalize_path: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub headers: SignedHeaders,
+    pub signature: String,
+}
+
+pub fn sign_request(req: RequestToSign<'_>, creds: &AwsCredentials) -> Result<Signed, SignError> {
     let identity: Identity = Credentials::new(
         creds.access_key.as_str(),
         creds.secret_key.as_str(),
@@ -56,31 +101,46 @@ pub fn sign_invoke(req: InvokeToSign<'_>, creds: &AwsCredentials) -> Result<Sign
     )
     .into();
     let mut settings = SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings.payload_checksum_kind = if req.send_content_sha256 {
+        PayloadChecksumKind::XAmzSha256
+    } else {
+        PayloadChecksumKind::NoHeader
+    };
+    if !req.double_encode_path {
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+    }
+    if !req.normalize_path {
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    }
+    // We choose exactly which headers are signed; aws-sigv4's proxy-unsafe list is irrelevant.
+    settings.excluded_headers = None;
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(req.region)
-        .name(LAMBDA_SERVICE)
+        .name(req.service)
         .time(req.time)
         .settings(settings)
         .build()
         .map_err(|e| SignError(e.to_string()))?
         .into();
     let signable = SignableRequest::new(
-        "POST",
+        req.method,
         req.path_and_query,
-        std::iter::once(("host", req.authority)),
+        req.headers.iter().copied(),
         SignableBody::Precomputed(req.payload_sha256_hex.to_owned()),
     )
     .map_err(|e| SignError(e.to_string()))?;
-    let (instructions, _signature) = sign(signable, &params)
+    let (instructions, signature) = sign(signable, &params)
         .map_err(|e| SignError(e.to_string()))?
         .into_parts();
     let (headers, _params) = instructions.into_parts();
-    Ok(headers
-        .into_iter()
-        .map(|h| (h.name(), h.value().to_owned()))
-        .collect())
+    Ok(Signed {
+        headers: headers
+            .into_iter()
+            .map(|h| (h.name(), h.value().to_owned()))
+            .collect(),
+        signature,
+    })
 }
 
 #[cfg(test)]
