@@ -64,7 +64,13 @@ pub trait Host {
     fn request_buffer_limit(&self) -> u64;
     fn set_request_buffer_limit(&mut self, limit: u64);
 
-    fn send_local_reply(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8], details: &str);
+    fn send_local_reply(
+        &mut self,
+        status: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        details: &str,
+    );
 
     /// Current bytes of the `index`-th secret of the filter config (`None` if Envoy has none).
     fn secret(&self, index: usize) -> Option<&[u8]>;
@@ -131,7 +137,10 @@ pub mod fake {
             get(&self.request_headers, name)
         }
         fn request_header_names(&self) -> Vec<String> {
-            self.request_headers.iter().map(|(k, _)| k.clone()).collect()
+            self.request_headers
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect()
         }
         fn set_request_header(&mut self, name: &str, value: &str) {
             set(&mut self.request_headers, name, value);
@@ -157,7 +166,13 @@ pub mod fake {
         fn set_request_buffer_limit(&mut self, limit: u64) {
             self.buffer_limit = limit;
         }
-        fn send_local_reply(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8], details: &str) {
+        fn send_local_reply(
+            &mut self,
+            status: u32,
+            headers: &[(&str, &str)],
+            body: &[u8],
+            details: &str,
+        ) {
             self.reply = Some(LocalReply {
                 status,
                 headers: headers

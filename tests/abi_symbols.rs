@@ -24,7 +24,7 @@ fn envoy_binary() -> PathBuf {
 /// The cdylib cargo built next to this test binary.
 fn module() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/.. 
+    let profile_dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/..
     let so = profile_dir.join("libenvoy_lambda.so");
     assert!(so.exists(), "{} was not built", so.display());
     so
@@ -51,10 +51,16 @@ fn every_callback_we_import_exists_in_envoy_1_40() {
         .into_iter()
         .filter(|s| s.starts_with("envoy_dynamic_module_callback_"))
         .collect();
-    assert!(ours.len() >= 10, "expected the module to import Envoy callbacks: {ours:?}");
+    assert!(
+        ours.len() >= 10,
+        "expected the module to import Envoy callbacks: {ours:?}"
+    );
     let envoy = dynamic_symbols(&envoy_binary(), "--defined-only");
     let missing: Vec<&String> = ours.iter().filter(|s| !envoy.contains(s)).collect();
-    assert!(missing.is_empty(), "Envoy 1.40.0 does not export {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "Envoy 1.40.0 does not export {missing:?}"
+    );
 }
 
 #[test]

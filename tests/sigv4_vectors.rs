@@ -33,7 +33,10 @@ fn suite_dir() -> PathBuf {
             return dir;
         }
     }
-    panic!("aws-sigv4-{version} test suite not found under {}", src.display());
+    panic!(
+        "aws-sigv4-{version} test suite not found under {}",
+        src.display()
+    );
 }
 
 struct Case {
@@ -79,7 +82,10 @@ fn aws_sigv4_test_suite() {
     let mut passed = Vec::new();
     let mut skipped = Vec::new();
     let mut failed = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for case_dir in entries {
         let name = case_dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -112,8 +118,11 @@ fn aws_sigv4_test_suite() {
             yaml.push_str(&format!("session_token: \"{t}\"\n"));
         }
         let creds = AwsCredentials::parse(yaml.as_bytes()).unwrap();
-        let headers: Vec<(&str, &str)> =
-            case.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = case
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let payload_hash = hex::encode(Sha256::digest(&case.body));
         let signed = sign_request(
             RequestToSign {
@@ -132,11 +141,19 @@ fn aws_sigv4_test_suite() {
         );
         match signed {
             Ok(s) if s.signature == expected.trim() => passed.push(name),
-            Ok(s) => failed.push(format!("{name}: got {} want {}", s.signature, expected.trim())),
+            Ok(s) => failed.push(format!(
+                "{name}: got {} want {}",
+                s.signature,
+                expected.trim()
+            )),
             Err(e) => failed.push(format!("{name}: {e}")),
         }
     }
-    eprintln!("SigV4 suite: {} passed, {} skipped: {skipped:?}", passed.len(), skipped.len());
+    eprintln!(
+        "SigV4 suite: {} passed, {} skipped: {skipped:?}",
+        passed.len(),
+        skipped.len()
+    );
     assert!(failed.is_empty(), "failing vectors: {failed:#?}");
     assert!(passed.len() >= 30, "only {} vectors ran", passed.len());
 }
@@ -154,9 +171,10 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 #[test]
 fn invoke_signature_matches_a_derivation_from_the_spec() {
     let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    let creds =
-        AwsCredentials::parse(format!("access_key: AKIDEXAMPLE\nsecret_key: {secret}\n").as_bytes())
-            .unwrap();
+    let creds = AwsCredentials::parse(
+        format!("access_key: AKIDEXAMPLE\nsecret_key: {secret}\n").as_bytes(),
+    )
+    .unwrap();
     let body = br#"{"hello":"world"}"#;
     let payload = hex::encode(Sha256::digest(body));
     let path = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aecho/invocations?Qualifier=%24LATEST";
@@ -172,7 +190,11 @@ fn invoke_signature_matches_a_derivation_from_the_spec() {
         &creds,
     )
     .unwrap();
-    let auth = &headers.iter().find(|(n, _)| *n == "authorization").unwrap().1;
+    let auth = &headers
+        .iter()
+        .find(|(n, _)| *n == "authorization")
+        .unwrap()
+        .1;
 
     let canonical_request = format!(
         "POST\n\

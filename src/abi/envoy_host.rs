@@ -60,7 +60,8 @@ impl<'a> EnvoyHost<'a> {
 impl Host for EnvoyHost<'_> {
     fn route_target(&self) -> Option<Arc<RouteTarget>> {
         // SAFETY: `self.ptr` is live for this hook.
-        let p = unsafe { ffi::envoy_dynamic_module_callback_get_most_specific_route_config(self.ptr) };
+        let p =
+            unsafe { ffi::envoy_dynamic_module_callback_get_most_specific_route_config(self.ptr) };
         if p.is_null() {
             return None;
         }
@@ -76,7 +77,9 @@ impl Host for EnvoyHost<'_> {
 
     fn request_header_names(&self) -> Vec<String> {
         // SAFETY: `self.ptr` is live for this hook.
-        let n = unsafe { ffi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, ffi::HEADERS_REQUEST) };
+        let n = unsafe {
+            ffi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, ffi::HEADERS_REQUEST)
+        };
         let mut headers = vec![
             HttpHeader {
                 key_ptr: std::ptr::null(),
@@ -88,7 +91,11 @@ impl Host for EnvoyHost<'_> {
         ];
         // SAFETY: `headers` has room for the `n` entries Envoy reported for this map.
         let ok = unsafe {
-            ffi::envoy_dynamic_module_callback_http_get_headers(self.ptr, ffi::HEADERS_REQUEST, headers.as_mut_ptr())
+            ffi::envoy_dynamic_module_callback_http_get_headers(
+                self.ptr,
+                ffi::HEADERS_REQUEST,
+                headers.as_mut_ptr(),
+            )
         };
         if !ok {
             return Vec::new();
@@ -97,7 +104,13 @@ impl Host for EnvoyHost<'_> {
             .iter()
             .map(|h| {
                 // SAFETY: Envoy filled `key_ptr/key_len` with bytes of the live header map.
-                let key = unsafe { Buffer { ptr: h.key_ptr, len: h.key_len }.as_slice() };
+                let key = unsafe {
+                    Buffer {
+                        ptr: h.key_ptr,
+                        len: h.key_len,
+                    }
+                    .as_slice()
+                };
                 String::from_utf8_lossy(key).into_owned()
             })
             .collect()
@@ -122,14 +135,21 @@ impl Host for EnvoyHost<'_> {
     fn for_each_received_request_chunk(&self, f: &mut dyn FnMut(&[u8])) {
         let sel = ffi::BODY_RECEIVED_REQUEST;
         // SAFETY: `self.ptr` is live for this hook.
-        let n = unsafe { ffi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.ptr, sel) };
+        let n =
+            unsafe { ffi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.ptr, sel) };
         if n == 0 {
             return;
         }
         // Chunk descriptors only (16 B each); the bytes themselves are read in place.
         let mut chunks = vec![Buffer::EMPTY; n];
         // SAFETY: `chunks` has room for the `n` descriptors Envoy reported.
-        let ok = unsafe { ffi::envoy_dynamic_module_callback_http_get_body_chunks(self.ptr, sel, chunks.as_mut_ptr()) };
+        let ok = unsafe {
+            ffi::envoy_dynamic_module_callback_http_get_body_chunks(
+                self.ptr,
+                sel,
+                chunks.as_mut_ptr(),
+            )
+        };
         if !ok {
             return;
         }
@@ -154,7 +174,13 @@ impl Host for EnvoyHost<'_> {
         unsafe { ffi::envoy_dynamic_module_callback_http_set_buffer_limit(self.ptr, limit) }
     }
 
-    fn send_local_reply(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8], details: &str) {
+    fn send_local_reply(
+        &mut self,
+        status: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        details: &str,
+    ) {
         let headers: Vec<HttpHeader> = headers
             .iter()
             .map(|(k, v)| HttpHeader {
@@ -182,7 +208,11 @@ impl Host for EnvoyHost<'_> {
         let handle = *self.config.secret_handles.get(index)?;
         let mut out = Buffer::EMPTY;
         // SAFETY: `self.ptr` is live; `handle` came from this config's subscription.
-        let ok = unsafe { ffi::envoy_dynamic_module_callback_http_filter_get_generic_secret(self.ptr, handle, &mut out) };
+        let ok = unsafe {
+            ffi::envoy_dynamic_module_callback_http_filter_get_generic_secret(
+                self.ptr, handle, &mut out,
+            )
+        };
         // SAFETY: the bytes stay valid during this hook (a rotation happens on the main thread
         // and is published to workers between events, not during one).
         ok.then(|| unsafe { out.as_slice() })
@@ -194,7 +224,13 @@ impl Host for EnvoyHost<'_> {
         };
         // SAFETY: `self.ptr` is live; `id` was defined for this config in config_new, unlabelled.
         unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_increment_counter(self.ptr, id, std::ptr::null(), 0, 1);
+            ffi::envoy_dynamic_module_callback_http_filter_increment_counter(
+                self.ptr,
+                id,
+                std::ptr::null(),
+                0,
+                1,
+            );
         }
     }
 

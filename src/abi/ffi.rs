@@ -155,8 +155,9 @@ extern "C" {
     pub fn envoy_dynamic_module_callback_http_received_buffered_request_body(
         filter_envoy_ptr: FilterEnvoyPtr,
     ) -> bool;
-    pub fn envoy_dynamic_module_callback_http_get_buffer_limit(filter_envoy_ptr: FilterEnvoyPtr)
-        -> u64;
+    pub fn envoy_dynamic_module_callback_http_get_buffer_limit(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    ) -> u64;
     pub fn envoy_dynamic_module_callback_http_set_buffer_limit(
         filter_envoy_ptr: FilterEnvoyPtr,
         limit: u64,

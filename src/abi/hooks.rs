@@ -1,6 +1,10 @@
 //! The hooks Envoy calls (`envoy_dynamic_module_on_*`). Each one is a single `guard` call that
 //! converts raw pointers and hands over to safe code; `include/envoy_lambda.h` is generated
 //! from this file by cbindgen.
+#![allow(
+    clippy::not_unsafe_ptr_arg_deref,
+    reason = "C entry points: Envoy is the only caller, and the ABI guarantees the pointers it passes"
+)]
 
 use std::cell::RefCell;
 use std::ffi::c_char;
@@ -14,7 +18,9 @@ use super::ffi::{
 use super::guard::guard;
 use super::log::envoy_log;
 use crate::config::{route_registry, FilterConfig, RouteTarget};
-use crate::filter::{BodyStatus, HeadersStatus, LambdaFilter, LocalReply, SharedConfig, TrailersStatus};
+use crate::filter::{
+    BodyStatus, HeadersStatus, LambdaFilter, LocalReply, SharedConfig, TrailersStatus,
+};
 use crate::host::{Counter, Host};
 
 /// What `http_filter_config_new` returns to Envoy: the shared config plus Envoy-side ids.
@@ -27,7 +33,10 @@ pub struct ConfigHandle {
 
 impl ConfigHandle {
     pub fn counter_id(&self, counter: Counter) -> Option<usize> {
-        self.counter_ids.iter().find(|(c, _)| *c == counter).map(|(_, id)| *id)
+        self.counter_ids
+            .iter()
+            .find(|(c, _)| *c == counter)
+            .map(|(_, id)| *id)
     }
 }
 
@@ -133,7 +142,13 @@ fn new_config(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<ConfigHa
         if rc == ffi::METRICS_SUCCESS {
             counter_ids.push((counter, id));
         } else {
-            envoy_log(ffi::LOG_WARN, &format!("envoy-lambda: could not define counter {} ({rc})", counter.name()));
+            envoy_log(
+                ffi::LOG_WARN,
+                &format!(
+                    "envoy-lambda: could not define counter {} ({rc})",
+                    counter.name()
+                ),
+            );
         }
     }
     Ok(ConfigHandle {
@@ -144,13 +159,19 @@ fn new_config(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<ConfigHa
 }
 
 #[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config_module_ptr: ConfigModulePtr) {
-    guard("http_filter_config_destroy", || (), || {
-        if !config_module_ptr.is_null() {
-            // SAFETY: Envoy destroys each config it got from config_new exactly once.
-            drop(unsafe { Box::from_raw(config_module_ptr as *mut Arc<ConfigHandle>) });
-        }
-    })
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(
+    config_module_ptr: ConfigModulePtr,
+) {
+    guard(
+        "http_filter_config_destroy",
+        || (),
+        || {
+            if !config_module_ptr.is_null() {
+                // SAFETY: Envoy destroys each config it got from config_new exactly once.
+                drop(unsafe { Box::from_raw(config_module_ptr as *mut Arc<ConfigHandle>) });
+            }
+        },
+    )
 }
 
 #[no_mangle]
@@ -182,13 +203,19 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
 }
 
 #[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(ptr: PerRouteConfigModulePtr) {
-    guard("http_filter_per_route_config_destroy", || (), || {
-        if !ptr.is_null() {
-            // SAFETY: Envoy destroys each per-route config it got from us exactly once.
-            drop(unsafe { Box::from_raw(ptr as *mut Arc<RouteTarget>) });
-        }
-    })
+pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(
+    ptr: PerRouteConfigModulePtr,
+) {
+    guard(
+        "http_filter_per_route_config_destroy",
+        || (),
+        || {
+            if !ptr.is_null() {
+                // SAFETY: Envoy destroys each per-route config it got from us exactly once.
+                drop(unsafe { Box::from_raw(ptr as *mut Arc<RouteTarget>) });
+            }
+        },
+    )
 }
 
 #[no_mangle]
@@ -206,12 +233,16 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
 
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_destroy(filter_module_ptr: FilterModulePtr) {
-    guard("http_filter_destroy", || (), || {
-        if !filter_module_ptr.is_null() {
-            // SAFETY: Envoy destroys each stream it got from http_filter_new exactly once.
-            drop(unsafe { Box::from_raw(filter_module_ptr as *mut StreamHandle) });
-        }
-    })
+    guard(
+        "http_filter_destroy",
+        || (),
+        || {
+            if !filter_module_ptr.is_null() {
+                // SAFETY: Envoy destroys each stream it got from http_filter_new exactly once.
+                drop(unsafe { Box::from_raw(filter_module_ptr as *mut StreamHandle) });
+            }
+        },
+    )
 }
 
 /// Runs `f` on the stream's filter with an Envoy host. On a panic the client gets a JSON 500
@@ -231,9 +262,18 @@ fn with_stream<T: Copy>(
             let stream = unsafe { stream_ref(filter_module_ptr) };
             // SAFETY: `filter_envoy_ptr` is live during this hook.
             let mut host = unsafe { EnvoyHost::new(filter_envoy_ptr, &stream.config) };
-            let reply = LocalReply::new(500, "internal_error", format!("envoy-lambda failed in {hook}"));
+            let reply = LocalReply::new(
+                500,
+                "internal_error",
+                format!("envoy-lambda failed in {hook}"),
+            );
             host.increment(Counter::LocalRejections);
-            host.send_local_reply(500, &[("content-type", "application/json")], &reply.json_body(), &reply.details());
+            host.send_local_reply(
+                500,
+                &[("content-type", "application/json")],
+                &reply.json_body(),
+                &reply.details(),
+            );
             on_panic
         },
         || {

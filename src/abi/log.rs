@@ -7,7 +7,10 @@ pub fn envoy_log(level: u32, message: &str) {
     // SAFETY: both callbacks take plain values; `message` outlives the call, which copies it.
     unsafe {
         if ffi::envoy_dynamic_module_callback_log_enabled(level) {
-            ffi::envoy_dynamic_module_callback_log(level, ffi::Buffer::from_slice(message.as_bytes()));
+            ffi::envoy_dynamic_module_callback_log(
+                level,
+                ffi::Buffer::from_slice(message.as_bytes()),
+            );
         }
     }
 }

@@ -122,7 +122,13 @@ mod tests {
         let mut r = RouteRegistry::default();
         r.add_filter_config(&config()).unwrap();
         r.add_route(&target("u", "f")).unwrap();
-        assert_eq!(r.add_route(&target("x", "f")).unwrap_err().field, "upstream");
-        assert_eq!(r.add_route(&target("u", "x")).unwrap_err().field, "function");
+        assert_eq!(
+            r.add_route(&target("x", "f")).unwrap_err().field,
+            "upstream"
+        );
+        assert_eq!(
+            r.add_route(&target("u", "x")).unwrap_err().field,
+            "function"
+        );
     }
 }

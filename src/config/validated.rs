@@ -117,7 +117,9 @@ impl FilterConfig {
                     format!("upstream '{}' is defined twice", upstream.name),
                 ));
             }
-            config.upstreams.insert(upstream.name.clone(), Arc::new(upstream));
+            config
+                .upstreams
+                .insert(upstream.name.clone(), Arc::new(upstream));
         }
         Ok(config)
     }
@@ -424,38 +426,77 @@ mod tests {
     fn every_rejection_names_its_field() {
         let cases: &[(&str, &str)] = &[
             (r#"{"name":"u","spec":{"secret_ref":"s"}}"#, "spec.region"),
-            (r#"{"name":"u","spec":{"region":"","secret_ref":"s"}}"#, "spec.region"),
-            (r#"{"name":"u","spec":{"region":"moon-1","secret_ref":"s"}}"#, "spec.region"),
-            (r#"{"name":"u","spec":{"region":"us-east-1"}}"#, "spec.secret_ref"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":" "}}"#, "spec.secret_ref"),
-            (r#"{"name":"u","type":"gcp","spec":{"region":"us-east-1","secret_ref":"s"}}"#, "type"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","colour":1}}"#, "spec.colour"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+            (
+                r#"{"name":"u","spec":{"region":"","secret_ref":"s"}}"#,
+                "spec.region",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"moon-1","secret_ref":"s"}}"#,
+                "spec.region",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1"}}"#,
+                "spec.secret_ref",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":" "}}"#,
+                "spec.secret_ref",
+            ),
+            (
+                r#"{"name":"u","type":"gcp","spec":{"region":"us-east-1","secret_ref":"s"}}"#,
+                "type",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","colour":1}}"#,
+                "spec.colour",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
                  "functions":[{"name":"f","spec":{"function_name":""}}]}"#,
-             "functions[0].spec.function_name"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                "functions[0].spec.function_name",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
                  "functions":[{"name":"f","spec":{"function_name":"f","qualifier":"a/b"}}]}"#,
-             "functions[0].spec.qualifier"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                "functions[0].spec.qualifier",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
                  "functions":[{"name":"f","spec":{"function_name":"f:live","qualifier":"v1"}}]}"#,
-             "functions[0].spec.qualifier"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                "functions[0].spec.qualifier",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
                  "functions":[{"name":"f","spec":{"function_name":"arn:aws:lambda:eu-west-1:123456789012:function:f"}}]}"#,
-             "functions[0].spec.function_name"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                "functions[0].spec.function_name",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
                  "functions":[{"name":"f","spec":{"function_name":"f"}},{"name":"f","spec":{"function_name":"g"}}]}"#,
-             "functions[1].name"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","endpoint":{"scheme":"ftp","host":"h"}}}"#,
-             "spec.endpoint.scheme"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","endpoint":{"host":"a b"}}}"#,
-             "spec.endpoint.host"),
-            (r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","secret_source":"x"}}"#,
-             "spec.secret_source"),
+                "functions[1].name",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","endpoint":{"scheme":"ftp","host":"h"}}}"#,
+                "spec.endpoint.scheme",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","endpoint":{"host":"a b"}}}"#,
+                "spec.endpoint.host",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","secret_source":"x"}}"#,
+                "spec.secret_source",
+            ),
             (r#"{"upstreams":[]}"#, "upstreams"),
-            (r#"{"upstreams":[{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"}},
+            (
+                r#"{"upstreams":[{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"}},
                               {"name":"u","spec":{"region":"us-east-1","secret_ref":"s"}}]}"#,
-             "upstreams[1].name"),
-            (r#"{"upstreams":[{"name":"u","spec":{"secret_ref":"s"}}]}"#, "upstreams[0].spec.region"),
+                "upstreams[1].name",
+            ),
+            (
+                r#"{"upstreams":[{"name":"u","spec":{"secret_ref":"s"}}]}"#,
+                "upstreams[0].spec.region",
+            ),
             (r#"{"upstreams":[],"extra":1}"#, "extra"),
             ("", "filter_config"),
             ("[1]", "filter_config"),
@@ -467,9 +508,11 @@ mod tests {
             assert!(e.to_string().starts_with(field), "{e}");
         }
         // serde's own text names the unknown field too.
-        assert!(reject(r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","colour":1}}"#)
-            .message
-            .contains("colour"));
+        assert!(reject(
+            r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","colour":1}}"#
+        )
+        .message
+        .contains("colour"));
     }
 
     #[test]
@@ -477,9 +520,16 @@ mod tests {
         let t = RouteTarget::from_json(br#"{"upstream":"u","function":"f"}"#).unwrap();
         assert_eq!(t.upstream, "u");
         assert_eq!(t.function, "f");
-        assert_eq!(RouteTarget::from_json(br#"{"upstream":"u"}"#).unwrap_err().field, "function");
         assert_eq!(
-            RouteTarget::from_json(br#"{"upstream":"","function":"f"}"#).unwrap_err().field,
+            RouteTarget::from_json(br#"{"upstream":"u"}"#)
+                .unwrap_err()
+                .field,
+            "function"
+        );
+        assert_eq!(
+            RouteTarget::from_json(br#"{"upstream":"","function":"f"}"#)
+                .unwrap_err()
+                .field,
             "upstream"
         );
         assert_eq!(

@@ -9,9 +9,12 @@ use zeroize::Zeroizing;
 
 use super::{AwsCredentials, CredentialsError};
 
+/// The secret bytes last seen, and what they parsed to.
+type Entry = (Zeroizing<Vec<u8>>, Arc<AwsCredentials>);
+
 #[derive(Default)]
 pub struct CredentialCache {
-    last: Mutex<Option<(Zeroizing<Vec<u8>>, Arc<AwsCredentials>)>>,
+    last: Mutex<Option<Entry>>,
 }
 
 impl CredentialCache {

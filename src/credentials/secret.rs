@@ -99,8 +99,9 @@ mod tests {
 
     #[test]
     fn parses_the_seed_format() {
-        let c = AwsCredentials::parse(b"access_key: AKIDEXAMPLE\nsecret_key: wJalr/K7MDENG+bPxRfiCY\n")
-            .unwrap();
+        let c =
+            AwsCredentials::parse(b"access_key: AKIDEXAMPLE\nsecret_key: wJalr/K7MDENG+bPxRfiCY\n")
+                .unwrap();
         assert_eq!(c.access_key, "AKIDEXAMPLE");
         assert_eq!(c.secret_key.as_str(), "wJalr/K7MDENG+bPxRfiCY");
         assert!(c.session_token.is_none());

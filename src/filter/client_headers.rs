@@ -18,7 +18,9 @@ pub fn must_not_reach_aws(name: &str) -> bool {
         "content-length", // set again from the payload that is actually sent
     ];
     let name = name.as_bytes();
-    EXACT.iter().any(|e| name.eq_ignore_ascii_case(e.as_bytes()))
+    EXACT
+        .iter()
+        .any(|e| name.eq_ignore_ascii_case(e.as_bytes()))
         || starts_with_ignore_case(name, b"x-amz-")
         || starts_with_ignore_case(name, b"x-amzn-")
 }
@@ -51,7 +53,14 @@ mod tests {
 
     #[test]
     fn keeps_ordinary_headers() {
-        for h in [":path", "content-type", "accept", "user-agent", "x-request-id", "x-amazing"] {
+        for h in [
+            ":path",
+            "content-type",
+            "accept",
+            "user-agent",
+            "x-request-id",
+            "x-amazing",
+        ] {
             assert!(!must_not_reach_aws(h), "{h}");
         }
     }

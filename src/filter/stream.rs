@@ -67,7 +67,11 @@ impl LambdaFilter {
         }
     }
 
-    pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> HeadersStatus {
+    pub fn on_request_headers(
+        &mut self,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> HeadersStatus {
         let Some(target) = host.route_target() else {
             return HeadersStatus::Continue;
         };
@@ -78,7 +82,10 @@ impl LambdaFilter {
                 LocalReply::new(
                     500,
                     "unknown_upstream",
-                    format!("the route names upstream '{}', which the filter config does not define", target.upstream),
+                    format!(
+                        "the route names upstream '{}', which the filter config does not define",
+                        target.upstream
+                    ),
                 ),
             );
         };
@@ -88,7 +95,10 @@ impl LambdaFilter {
                 LocalReply::new(
                     404,
                     "unknown_function",
-                    format!("upstream '{}' has no function '{}'", upstream.name, target.function),
+                    format!(
+                        "upstream '{}' has no function '{}'",
+                        upstream.name, target.function
+                    ),
                 ),
             );
         };

@@ -136,7 +136,9 @@ fn check_partition(partition: &str) -> Result<(), NameError> {
     if ok {
         Ok(())
     } else {
-        Err(NameError(format!("ARN partition '{partition}' is not aws, aws-cn, aws-us-gov …")))
+        Err(NameError(format!(
+            "ARN partition '{partition}' is not aws, aws-cn, aws-us-gov …"
+        )))
     }
 }
 
@@ -165,9 +167,7 @@ pub fn check_region(region: &str) -> Result<(), NameError> {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_digit())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty();
     if well_formed {
         Ok(())
@@ -206,7 +206,10 @@ mod tests {
             ("a:b:c", "partial ARN"),
             ("12345:function:f", "12 digits"),
             ("arn:aws:lambda:useast1:123456789012:function:f", "region"),
-            ("arn:gcp:lambda:us-east-1:123456789012:function:f", "partition"),
+            (
+                "arn:gcp:lambda:us-east-1:123456789012:function:f",
+                "partition",
+            ),
             ("f:bad/qualifier", "qualifier"),
         ] {
             let err = FunctionName::parse(bad).unwrap_err().0;
@@ -218,8 +221,8 @@ mod tests {
 
     #[test]
     fn full_arn_exposes_region_and_qualifier() {
-        let f = FunctionName::parse("arn:aws:lambda:eu-west-1:123456789012:function:f:live")
-            .unwrap();
+        let f =
+            FunctionName::parse("arn:aws:lambda:eu-west-1:123456789012:function:f:live").unwrap();
         assert_eq!(f.arn_region(), Some("eu-west-1"));
         assert_eq!(f.embedded_qualifier().map(Qualifier::as_str), Some("live"));
     }

@@ -88,7 +88,10 @@ mod tests {
         h.update(b"\"world\"}");
         let d = h.finish();
         assert_eq!(d.len(), 17);
-        assert_eq!(d.hex(), hex::encode(Sha256::digest(b"{\"hello\":\"world\"}")));
+        assert_eq!(
+            d.hex(),
+            hex::encode(Sha256::digest(b"{\"hello\":\"world\"}"))
+        );
     }
 
     proptest! {

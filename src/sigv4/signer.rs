@@ -10,8 +10,8 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SigningSettings, UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -47,7 +47,10 @@ impl fmt::Display for SignError {
 
 impl std::error::Error for SignError {}
 
-pub fn sign_invoke(req: InvokeToSign<'_>, creds: &AwsCredentials) -> Result<SignedHeaders, SignError> {
+pub fn sign_invoke(
+    req: InvokeToSign<'_>,
+    creds: &AwsCredentials,
+) -> Result<SignedHeaders, SignError> {
     let signed = sign_request(
         RequestToSign {
             method: "POST",
@@ -182,10 +185,13 @@ mod tests {
         assert_eq!(header(&h, "x-amz-date"), Some("20150830T123600Z"));
         assert_eq!(header(&h, "x-amz-content-sha256"), Some(EMPTY_SHA));
         let auth = header(&h, "authorization").unwrap();
-        assert!(auth.starts_with(
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/lambda/aws4_request, \
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/lambda/aws4_request, \
              SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="
-        ), "{auth}");
+            ),
+            "{auth}"
+        );
         assert!(header(&h, "x-amz-security-token").is_none());
     }
 

@@ -29,8 +29,10 @@ fn host(function: &str, headers: &[(&str, &str)]) -> FakeHost {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    h.secrets
-        .insert(0, b"access_key: AKIDEXAMPLE\nsecret_key: s3cr3t-value\n".to_vec());
+    h.secrets.insert(
+        0,
+        b"access_key: AKIDEXAMPLE\nsecret_key: s3cr3t-value\n".to_vec(),
+    );
     h
 }
 
@@ -63,7 +65,10 @@ fn get_without_body_becomes_a_signed_invoke() {
     let mut h = host("echo", &get_headers());
     assert_eq!(f.on_request_headers(&mut h, true), HeadersStatus::Continue);
     assert_eq!(h.request(":method"), Some("POST"));
-    assert_eq!(h.request(":path"), Some("/2015-03-31/functions/echo/invocations"));
+    assert_eq!(
+        h.request(":path"),
+        Some("/2015-03-31/functions/echo/invocations")
+    );
     assert_eq!(h.request(":authority"), Some("127.0.0.1:5000"));
     assert_eq!(h.request("content-length"), Some("0"));
     assert_eq!(
@@ -71,7 +76,10 @@ fn get_without_body_becomes_a_signed_invoke() {
         Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     );
     let auth = h.request("authorization").unwrap();
-    assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+        "{auth}"
+    );
     // The client's own credentials and reserved headers are gone; ordinary ones stay.
     assert_eq!(h.request("cookie"), None);
     assert_eq!(h.request("x-amz-invocation-type"), None);
@@ -85,14 +93,24 @@ fn body_is_hashed_chunk_by_chunk_and_signed_at_the_end() {
     let mut f = filter();
     let mut h = host(
         "echo-live",
-        &[(":method", "POST"), (":path", "/x"), ("transfer-encoding", "chunked")],
+        &[
+            (":method", "POST"),
+            (":path", "/x"),
+            ("transfer-encoding", "chunked"),
+        ],
     );
-    assert_eq!(f.on_request_headers(&mut h, false), HeadersStatus::StopIteration);
+    assert_eq!(
+        f.on_request_headers(&mut h, false),
+        HeadersStatus::StopIteration
+    );
     assert!(h.buffer_limit > LAMBDA_SYNC_PAYLOAD_LIMIT);
     let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     for chunk in body.chunks(16 * 1024) {
         h.received = vec![chunk[..100].to_vec(), chunk[100..].to_vec()];
-        assert_eq!(f.on_request_body(&mut h, false), BodyStatus::StopIterationAndBuffer);
+        assert_eq!(
+            f.on_request_body(&mut h, false),
+            BodyStatus::StopIterationAndBuffer
+        );
         assert!(h.request("authorization").is_none(), "signed too early");
     }
     h.received.clear();
@@ -147,8 +165,14 @@ fn reply_json(h: &FakeHost) -> serde_json::Value {
 #[test]
 fn declared_oversize_body_gets_413_before_any_byte() {
     let mut f = filter();
-    let mut h = host("echo", &[(":method", "POST"), ("content-length", "6291457")]);
-    assert_eq!(f.on_request_headers(&mut h, false), HeadersStatus::StopIteration);
+    let mut h = host(
+        "echo",
+        &[(":method", "POST"), ("content-length", "6291457")],
+    );
+    assert_eq!(
+        f.on_request_headers(&mut h, false),
+        HeadersStatus::StopIteration
+    );
     let reply = h.reply.as_ref().unwrap();
     assert_eq!(reply.status, 413);
     assert_eq!(reply.details, "envoy_lambda_payload_too_large");
@@ -184,7 +208,10 @@ fn unknown_function_and_upstream_are_clear_errors() {
     let mut h = host("nope", &get_headers());
     f.on_request_headers(&mut h, true);
     assert_eq!(h.reply.as_ref().unwrap().status, 404);
-    assert!(reply_json(&h)["message"].as_str().unwrap().contains("'nope'"));
+    assert!(reply_json(&h)["message"]
+        .as_str()
+        .unwrap()
+        .contains("'nope'"));
 
     let mut f = filter();
     let mut h = host("echo", &get_headers());
@@ -211,7 +238,10 @@ fn missing_or_bad_credentials_answer_503_without_leaking() {
     h.secrets.insert(0, b"secret_key: hunter2\n".to_vec());
     f.on_request_headers(&mut h, true);
     let body = String::from_utf8(h.reply.as_ref().unwrap().body.clone()).unwrap();
-    assert!(body.contains("access_key") && !body.contains("hunter2"), "{body}");
+    assert!(
+        body.contains("access_key") && !body.contains("hunter2"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -224,10 +254,7 @@ fn function_error_becomes_502_and_keeps_the_header() {
         ("x-amz-function-error".into(), "Unhandled".into()),
     ];
     f.on_response_headers(&mut h);
-    assert_eq!(
-        h.response_header(":status"),
-        Some(&b"502"[..])
-    );
+    assert_eq!(h.response_header(":status"), Some(&b"502"[..]));
     assert!(h.response_header("x-amz-function-error").is_some());
     assert_eq!(h.count(Counter::FunctionErrors), 1);
 }
