@@ -21,12 +21,18 @@ fn envoy_binary() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
-/// The cdylib cargo built next to this test binary.
+/// The release cdylib, the one Envoy loads (`cargo test` alone does not build the cdylib;
+/// `scripts/test.sh` runs `cargo build --release` first).
 fn module() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/..
-    let so = profile_dir.join("libenvoy_lambda.so");
-    assert!(so.exists(), "{} was not built", so.display());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let so = target.join("release/libenvoy_lambda.so");
+    assert!(
+        so.exists(),
+        "{} does not exist: run `cargo build --release` first",
+        so.display()
+    );
     so
 }
 
