@@ -2,7 +2,7 @@
 //! the real callbacks; tests implement it with [`fake::FakeHost`].
 //!
 //! Borrowing mirrors Envoy's rules: bytes returned by a getter borrow `self` and so cannot be
-//! held across a setter, because Envoy may invalidate them when headers change.
+//! held across a setter, because Envoy may invalidate them when headers or bodies change.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,16 +14,19 @@ use crate::config::RouteTarget;
 pub enum Counter {
     /// Requests signed and sent to Lambda.
     Invocations,
-    /// Lambda answered with `X-Amz-Function-Error`.
+    /// The function failed: `X-Amz-Function-Error`, or a result `unwrap` could not read.
     FunctionErrors,
+    /// The Lambda API answered with an error status (throttling, not found, access denied …).
+    ApiErrors,
     /// Requests answered by the filter itself (bad route, too large, no credentials …).
     LocalRejections,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 3] = [
+    pub const ALL: [Counter; 4] = [
         Counter::Invocations,
         Counter::FunctionErrors,
+        Counter::ApiErrors,
         Counter::LocalRejections,
     ];
 
@@ -31,6 +34,7 @@ impl Counter {
         match self {
             Counter::Invocations => "invocations",
             Counter::FunctionErrors => "function_errors",
+            Counter::ApiErrors => "api_errors",
             Counter::LocalRejections => "local_rejections",
         }
     }
@@ -44,25 +48,54 @@ pub enum LogLevel {
     Error,
 }
 
+/// Which header map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headers {
+    Request,
+    Response,
+}
+
+/// Which body buffer: the data of the current callback, or what Envoy has buffered so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    ReceivedRequest,
+    BufferedRequest,
+    ReceivedResponse,
+    BufferedResponse,
+}
+
+impl Body {
+    fn pair(direction: Headers) -> (Body, Body) {
+        match direction {
+            Headers::Request => (Body::BufferedRequest, Body::ReceivedRequest),
+            Headers::Response => (Body::BufferedResponse, Body::ReceivedResponse),
+        }
+    }
+}
+
 pub trait Host {
     /// The route's per-route config, if the matched route has one for this filter.
     fn route_target(&self) -> Option<Arc<RouteTarget>>;
 
-    fn request_header(&self, name: &str) -> Option<&[u8]>;
-    /// Names of every request header present (lower-case, pseudo-headers included).
-    fn request_header_names(&self) -> Vec<String>;
-    fn set_request_header(&mut self, name: &str, value: &str);
-    fn remove_request_header(&mut self, name: &str);
+    fn header(&self, map: Headers, name: &str) -> Option<&[u8]>;
+    /// Every header as (name, value), pseudo-headers included, in Envoy's order. Copies.
+    fn headers(&self, map: Headers) -> Vec<(String, String)>;
+    /// Replaces every value of `name`.
+    fn set_header(&mut self, map: Headers, name: &str, value: &str);
+    /// Adds one more value (e.g. a second `set-cookie`).
+    fn add_header(&mut self, map: Headers, name: &str, value: &str);
+    fn remove_header(&mut self, map: Headers, name: &str);
 
-    fn response_header(&self, name: &str) -> Option<&[u8]>;
-    fn set_response_header(&mut self, name: &str, value: &str);
-
-    /// Feeds `f` the request body chunks received in this callback, in place (no copy).
-    fn for_each_received_request_chunk(&self, f: &mut dyn FnMut(&[u8]));
+    /// The chunks of `body`, pointing into Envoy's buffers (no copy of the bytes).
+    fn chunks(&self, body: Body) -> Vec<&[u8]>;
+    fn body_len(&self, body: Body) -> u64;
+    fn drain_body(&mut self, body: Body, len: u64);
+    /// Appends to `body`; false if Envoy has no such buffer at this point.
+    fn append_body(&mut self, body: Body, data: &[u8]) -> bool;
     /// True when the "received" body is in fact the whole buffered body (a resumed stream).
-    fn received_is_buffered_request_body(&self) -> bool;
-    fn request_buffer_limit(&self) -> u64;
-    fn set_request_buffer_limit(&mut self, limit: u64);
+    fn received_is_buffered(&self, direction: Headers) -> bool;
+    fn buffer_limit(&self) -> u64;
+    fn set_buffer_limit(&mut self, limit: u64);
 
     fn send_local_reply(
         &mut self,
@@ -74,10 +107,39 @@ pub trait Host {
 
     /// Current bytes of the `index`-th secret of the filter config (`None` if Envoy has none).
     fn secret(&self, index: usize) -> Option<&[u8]>;
+    /// The downstream peer's address (`ip:port`).
+    fn source_address(&self) -> Option<&str>;
+    fn set_metadata(&mut self, namespace: &str, key: &str, value: &str);
 
     fn increment(&mut self, counter: Counter);
     fn log(&self, level: LogLevel, message: &str);
     fn now(&self) -> SystemTime;
+}
+
+/// The whole body of one direction so far, chunk by chunk and in order, without copying.
+pub fn body_chunks(host: &dyn Host, direction: Headers) -> Vec<&[u8]> {
+    let (buffered, received) = Body::pair(direction);
+    let mut chunks = if host.received_is_buffered(direction) {
+        Vec::new()
+    } else {
+        host.chunks(buffered)
+    };
+    chunks.extend(host.chunks(received));
+    chunks
+}
+
+/// Replaces the whole body of one direction with `data`.
+pub fn replace_body(host: &mut dyn Host, direction: Headers, data: &[u8]) {
+    let (buffered, received) = Body::pair(direction);
+    let n = host.body_len(buffered);
+    host.drain_body(buffered, n);
+    let n = host.body_len(received);
+    host.drain_body(received, n);
+    // Inside a body callback the new bytes go with the current data; with no body at all
+    // (a request that ended with its headers) they become the buffered body.
+    if !host.append_body(received, data) {
+        host.append_body(buffered, data);
+    }
 }
 
 #[cfg(test)]
@@ -100,28 +162,71 @@ pub mod fake {
         pub route: Option<Arc<RouteTarget>>,
         pub request_headers: Vec<(String, String)>,
         pub response_headers: Vec<(String, String)>,
-        pub received: Vec<Vec<u8>>,
+        /// Chunks per body buffer; `None` = Envoy has no such buffer now.
+        pub bodies: HashMap<&'static str, Vec<Vec<u8>>>,
         pub received_is_buffered: bool,
         pub buffer_limit: u64,
         pub reply: Option<LocalReply>,
         pub secrets: HashMap<usize, Vec<u8>>,
+        pub source: Option<String>,
+        pub metadata: Vec<(String, String, String)>,
         pub counters: HashMap<Counter, u64>,
-        pub logs: Vec<(LogLevel, String)>,
         pub time: Option<SystemTime>,
     }
 
-    fn get<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a [u8]> {
-        h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_bytes())
-    }
-
-    fn set(h: &mut Vec<(String, String)>, name: &str, value: &str) {
-        h.retain(|(k, _)| k != name);
-        h.push((name.to_owned(), value.to_owned()));
+    fn key(b: Body) -> &'static str {
+        match b {
+            Body::ReceivedRequest => "rq",
+            Body::BufferedRequest => "bq",
+            Body::ReceivedResponse => "rs",
+            Body::BufferedResponse => "bs",
+        }
     }
 
     impl FakeHost {
+        fn map(&self, m: Headers) -> &Vec<(String, String)> {
+            match m {
+                Headers::Request => &self.request_headers,
+                Headers::Response => &self.response_headers,
+            }
+        }
+
+        fn map_mut(&mut self, m: Headers) -> &mut Vec<(String, String)> {
+            match m {
+                Headers::Request => &mut self.request_headers,
+                Headers::Response => &mut self.response_headers,
+            }
+        }
+
         pub fn request(&self, name: &str) -> Option<&str> {
-            get(&self.request_headers, name).and_then(|v| std::str::from_utf8(v).ok())
+            self.header(Headers::Request, name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+        }
+
+        pub fn response(&self, name: &str) -> Option<&str> {
+            self.header(Headers::Response, name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+        }
+
+        /// Sets the chunks of a body buffer (the data Envoy would deliver).
+        pub fn put(&mut self, b: Body, chunks: &[&[u8]]) {
+            self.bodies
+                .insert(key(b), chunks.iter().map(|c| c.to_vec()).collect());
+        }
+
+        /// Everything in a body buffer, joined.
+        pub fn body(&self, b: Body) -> Vec<u8> {
+            self.bodies
+                .get(key(b))
+                .map(|c| c.concat())
+                .unwrap_or_default()
+        }
+
+        /// What Envoy does after a "StopIterationAndBuffer": received data joins the buffer.
+        pub fn buffer_received(&mut self, direction: Headers) {
+            let (buffered, received) = Body::pair(direction);
+            let data = self.bodies.remove(key(received)).unwrap_or_default();
+            self.bodies.entry(key(buffered)).or_default().extend(data);
         }
 
         pub fn count(&self, c: Counter) -> u64 {
@@ -133,37 +238,62 @@ pub mod fake {
         fn route_target(&self) -> Option<Arc<RouteTarget>> {
             self.route.clone()
         }
-        fn request_header(&self, name: &str) -> Option<&[u8]> {
-            get(&self.request_headers, name)
-        }
-        fn request_header_names(&self) -> Vec<String> {
-            self.request_headers
+        fn header(&self, map: Headers, name: &str) -> Option<&[u8]> {
+            self.map(map)
                 .iter()
-                .map(|(k, _)| k.clone())
-                .collect()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_bytes())
         }
-        fn set_request_header(&mut self, name: &str, value: &str) {
-            set(&mut self.request_headers, name, value);
+        fn headers(&self, map: Headers) -> Vec<(String, String)> {
+            self.map(map).clone()
         }
-        fn remove_request_header(&mut self, name: &str) {
-            self.request_headers.retain(|(k, _)| k != name);
+        fn set_header(&mut self, map: Headers, name: &str, value: &str) {
+            let m = self.map_mut(map);
+            m.retain(|(k, _)| k != name);
+            m.push((name.to_owned(), value.to_owned()));
         }
-        fn response_header(&self, name: &str) -> Option<&[u8]> {
-            get(&self.response_headers, name)
+        fn add_header(&mut self, map: Headers, name: &str, value: &str) {
+            self.map_mut(map).push((name.to_owned(), value.to_owned()));
         }
-        fn set_response_header(&mut self, name: &str, value: &str) {
-            set(&mut self.response_headers, name, value);
+        fn remove_header(&mut self, map: Headers, name: &str) {
+            self.map_mut(map).retain(|(k, _)| k != name);
         }
-        fn for_each_received_request_chunk(&self, f: &mut dyn FnMut(&[u8])) {
-            self.received.iter().for_each(|c| f(c));
+        fn chunks(&self, body: Body) -> Vec<&[u8]> {
+            self.bodies
+                .get(key(body))
+                .map(|c| c.iter().map(Vec::as_slice).collect())
+                .unwrap_or_default()
         }
-        fn received_is_buffered_request_body(&self) -> bool {
+        fn body_len(&self, body: Body) -> u64 {
+            self.body(body).len() as u64
+        }
+        fn drain_body(&mut self, body: Body, len: u64) {
+            let mut all = self.body(body);
+            all.drain(..(len as usize).min(all.len()));
+            if let Some(chunks) = self.bodies.get_mut(key(body)) {
+                *chunks = vec![all];
+            }
+        }
+        fn append_body(&mut self, body: Body, data: &[u8]) -> bool {
+            match self.bodies.get_mut(key(body)) {
+                Some(chunks) => {
+                    chunks.push(data.to_vec());
+                    true
+                }
+                None if matches!(body, Body::BufferedRequest | Body::BufferedResponse) => {
+                    self.bodies.insert(key(body), vec![data.to_vec()]);
+                    true
+                }
+                None => false,
+            }
+        }
+        fn received_is_buffered(&self, _direction: Headers) -> bool {
             self.received_is_buffered
         }
-        fn request_buffer_limit(&self) -> u64 {
+        fn buffer_limit(&self) -> u64 {
             self.buffer_limit
         }
-        fn set_request_buffer_limit(&mut self, limit: u64) {
+        fn set_buffer_limit(&mut self, limit: u64) {
             self.buffer_limit = limit;
         }
         fn send_local_reply(
@@ -185,6 +315,13 @@ pub mod fake {
         }
         fn secret(&self, index: usize) -> Option<&[u8]> {
             self.secrets.get(&index).map(Vec::as_slice)
+        }
+        fn source_address(&self) -> Option<&str> {
+            self.source.as_deref()
+        }
+        fn set_metadata(&mut self, namespace: &str, key: &str, value: &str) {
+            self.metadata
+                .push((namespace.to_owned(), key.to_owned(), value.to_owned()));
         }
         fn increment(&mut self, counter: Counter) {
             *self.counters.entry(counter).or_default() += 1;

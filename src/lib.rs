@@ -13,6 +13,7 @@
 pub mod abi;
 pub mod config;
 pub mod credentials;
+pub mod discovery;
 pub mod filter;
 pub mod host;
 pub mod lambda;

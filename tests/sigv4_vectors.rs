@@ -186,6 +186,7 @@ fn invoke_signature_matches_a_derivation_from_the_spec() {
             payload_sha256_hex: &payload,
             region: "us-east-1",
             time,
+            extra_headers: &[],
         },
         &creds,
     )

@@ -8,11 +8,31 @@ use super::ffi::{self, Buffer, FilterEnvoyPtr, HttpHeader};
 use super::hooks::ConfigHandle;
 use super::log::envoy_log;
 use crate::config::RouteTarget;
-use crate::host::{Counter, Host, LogLevel};
+use crate::host::{Body, Counter, Headers, Host, LogLevel};
 
 pub struct EnvoyHost<'a> {
     ptr: FilterEnvoyPtr,
     config: &'a ConfigHandle,
+}
+
+fn map_id(map: Headers) -> u32 {
+    match map {
+        Headers::Request => ffi::HEADERS_REQUEST,
+        Headers::Response => ffi::HEADERS_RESPONSE,
+    }
+}
+
+fn body_id(body: Body) -> u32 {
+    match body {
+        Body::ReceivedRequest => ffi::BODY_RECEIVED_REQUEST,
+        Body::BufferedRequest => ffi::BODY_BUFFERED_REQUEST,
+        Body::ReceivedResponse => ffi::BODY_RECEIVED_RESPONSE,
+        Body::BufferedResponse => ffi::BODY_BUFFERED_RESPONSE,
+    }
+}
+
+fn text(s: &str) -> Buffer {
+    Buffer::from_slice(s.as_bytes())
 }
 
 impl<'a> EnvoyHost<'a> {
@@ -21,39 +41,6 @@ impl<'a> EnvoyHost<'a> {
     /// must not outlive that hook.
     pub unsafe fn new(ptr: FilterEnvoyPtr, config: &'a ConfigHandle) -> Self {
         Self { ptr, config }
-    }
-
-    fn header(&self, map: u32, name: &str) -> Option<&[u8]> {
-        let mut out = Buffer::EMPTY;
-        let mut count = 0usize;
-        // SAFETY: `self.ptr` is live for this hook (see `new`); `name` outlives the call; the
-        // out-pointers are valid locals.
-        let found = unsafe {
-            ffi::envoy_dynamic_module_callback_http_get_header(
-                self.ptr,
-                map,
-                Buffer::from_slice(name.as_bytes()),
-                &mut out,
-                0,
-                &mut count,
-            )
-        };
-        // SAFETY: Envoy's header bytes stay valid until the map changes, which needs `&mut self`.
-        found.then(|| unsafe { out.as_slice() })
-    }
-
-    fn set_header(&mut self, map: u32, name: &str, value: Option<&[u8]>) {
-        let value = value.map_or(Buffer::EMPTY, Buffer::from_slice);
-        // SAFETY: `self.ptr` is live; Envoy copies key and value before returning. A null value
-        // pointer asks Envoy to remove the header.
-        unsafe {
-            ffi::envoy_dynamic_module_callback_http_set_header(
-                self.ptr,
-                map,
-                Buffer::from_slice(name.as_bytes()),
-                value,
-            );
-        }
     }
 }
 
@@ -71,31 +58,39 @@ impl Host for EnvoyHost<'_> {
         Some(Arc::clone(target))
     }
 
-    fn request_header(&self, name: &str) -> Option<&[u8]> {
-        self.header(ffi::HEADERS_REQUEST, name)
+    fn header(&self, map: Headers, name: &str) -> Option<&[u8]> {
+        let mut out = Buffer::EMPTY;
+        let mut count = 0usize;
+        // SAFETY: `self.ptr` is live for this hook (see `new`); `name` outlives the call; the
+        // out-pointers are valid locals.
+        let found = unsafe {
+            ffi::envoy_dynamic_module_callback_http_get_header(
+                self.ptr,
+                map_id(map),
+                text(name),
+                &mut out,
+                0,
+                &mut count,
+            )
+        };
+        // SAFETY: Envoy's header bytes stay valid until the map changes, which needs `&mut self`.
+        found.then(|| unsafe { out.as_slice() })
     }
 
-    fn request_header_names(&self) -> Vec<String> {
+    fn headers(&self, map: Headers) -> Vec<(String, String)> {
+        let map = map_id(map);
         // SAFETY: `self.ptr` is live for this hook.
-        let n = unsafe {
-            ffi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, ffi::HEADERS_REQUEST)
+        let n = unsafe { ffi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, map) };
+        let empty = HttpHeader {
+            key_ptr: std::ptr::null(),
+            key_len: 0,
+            value_ptr: std::ptr::null(),
+            value_len: 0,
         };
-        let mut headers = vec![
-            HttpHeader {
-                key_ptr: std::ptr::null(),
-                key_len: 0,
-                value_ptr: std::ptr::null(),
-                value_len: 0,
-            };
-            n
-        ];
+        let mut headers = vec![empty; n];
         // SAFETY: `headers` has room for the `n` entries Envoy reported for this map.
         let ok = unsafe {
-            ffi::envoy_dynamic_module_callback_http_get_headers(
-                self.ptr,
-                ffi::HEADERS_REQUEST,
-                headers.as_mut_ptr(),
-            )
+            ffi::envoy_dynamic_module_callback_http_get_headers(self.ptr, map, headers.as_mut_ptr())
         };
         if !ok {
             return Vec::new();
@@ -103,42 +98,72 @@ impl Host for EnvoyHost<'_> {
         headers
             .iter()
             .map(|h| {
-                // SAFETY: Envoy filled `key_ptr/key_len` with bytes of the live header map.
-                let key = unsafe {
-                    Buffer {
-                        ptr: h.key_ptr,
-                        len: h.key_len,
-                    }
-                    .as_slice()
+                // SAFETY: Envoy filled both ranges with bytes of the live header map.
+                let (k, v) = unsafe {
+                    (
+                        Buffer {
+                            ptr: h.key_ptr,
+                            len: h.key_len,
+                        }
+                        .as_slice(),
+                        Buffer {
+                            ptr: h.value_ptr,
+                            len: h.value_len,
+                        }
+                        .as_slice(),
+                    )
                 };
-                String::from_utf8_lossy(key).into_owned()
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
             })
             .collect()
     }
 
-    fn set_request_header(&mut self, name: &str, value: &str) {
-        self.set_header(ffi::HEADERS_REQUEST, name, Some(value.as_bytes()));
+    fn set_header(&mut self, map: Headers, name: &str, value: &str) {
+        // SAFETY: `self.ptr` is live; Envoy copies key and value before returning.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_set_header(
+                self.ptr,
+                map_id(map),
+                text(name),
+                text(value),
+            );
+        }
     }
 
-    fn remove_request_header(&mut self, name: &str) {
-        self.set_header(ffi::HEADERS_REQUEST, name, None);
+    fn add_header(&mut self, map: Headers, name: &str, value: &str) {
+        // SAFETY: `self.ptr` is live; Envoy copies key and value before returning.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_add_header(
+                self.ptr,
+                map_id(map),
+                text(name),
+                text(value),
+            );
+        }
     }
 
-    fn response_header(&self, name: &str) -> Option<&[u8]> {
-        self.header(ffi::HEADERS_RESPONSE, name)
+    fn remove_header(&mut self, map: Headers, name: &str) {
+        // SAFETY: `self.ptr` is live; a null value pointer asks Envoy to remove the header.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_set_header(
+                self.ptr,
+                map_id(map),
+                text(name),
+                Buffer::EMPTY,
+            );
+        }
     }
 
-    fn set_response_header(&mut self, name: &str, value: &str) {
-        self.set_header(ffi::HEADERS_RESPONSE, name, Some(value.as_bytes()));
-    }
-
-    fn for_each_received_request_chunk(&self, f: &mut dyn FnMut(&[u8])) {
-        let sel = ffi::BODY_RECEIVED_REQUEST;
+    fn chunks(&self, body: Body) -> Vec<&[u8]> {
+        let sel = body_id(body);
         // SAFETY: `self.ptr` is live for this hook.
         let n =
             unsafe { ffi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.ptr, sel) };
         if n == 0 {
-            return;
+            return Vec::new();
         }
         // Chunk descriptors only (16 B each); the bytes themselves are read in place.
         let mut chunks = vec![Buffer::EMPTY; n];
@@ -151,25 +176,70 @@ impl Host for EnvoyHost<'_> {
             )
         };
         if !ok {
+            return Vec::new();
+        }
+        chunks
+            .into_iter()
+            // SAFETY: each descriptor points into Envoy's body slices, which stay valid until
+            // the body changes, which needs `&mut self`.
+            .map(|c| unsafe { c.as_slice() })
+            .collect()
+    }
+
+    fn body_len(&self, body: Body) -> u64 {
+        // SAFETY: `self.ptr` is live for this hook.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_get_body_size(self.ptr, body_id(body)) as u64
+        }
+    }
+
+    fn drain_body(&mut self, body: Body, len: u64) {
+        if len == 0 {
             return;
         }
-        for chunk in chunks {
-            // SAFETY: each descriptor points into Envoy's body slices, valid during this hook.
-            f(unsafe { chunk.as_slice() });
+        // SAFETY: `self.ptr` is live for this hook.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_drain_body(
+                self.ptr,
+                body_id(body),
+                len as usize,
+            );
         }
     }
 
-    fn received_is_buffered_request_body(&self) -> bool {
-        // SAFETY: `self.ptr` is live for this hook.
-        unsafe { ffi::envoy_dynamic_module_callback_http_received_buffered_request_body(self.ptr) }
+    fn append_body(&mut self, body: Body, data: &[u8]) -> bool {
+        // SAFETY: `self.ptr` is live; Envoy copies `data` before returning.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_append_body(
+                self.ptr,
+                body_id(body),
+                Buffer::from_slice(data),
+            )
+        }
     }
 
-    fn request_buffer_limit(&self) -> u64 {
+    fn received_is_buffered(&self, direction: Headers) -> bool {
+        // SAFETY: `self.ptr` is live for this hook.
+        unsafe {
+            match direction {
+                Headers::Request => {
+                    ffi::envoy_dynamic_module_callback_http_received_buffered_request_body(self.ptr)
+                }
+                Headers::Response => {
+                    ffi::envoy_dynamic_module_callback_http_received_buffered_response_body(
+                        self.ptr,
+                    )
+                }
+            }
+        }
+    }
+
+    fn buffer_limit(&self) -> u64 {
         // SAFETY: `self.ptr` is live for this hook.
         unsafe { ffi::envoy_dynamic_module_callback_http_get_buffer_limit(self.ptr) }
     }
 
-    fn set_request_buffer_limit(&mut self, limit: u64) {
+    fn set_buffer_limit(&mut self, limit: u64) {
         // SAFETY: `self.ptr` is live for this hook.
         unsafe { ffi::envoy_dynamic_module_callback_http_set_buffer_limit(self.ptr, limit) }
     }
@@ -199,7 +269,7 @@ impl Host for EnvoyHost<'_> {
                 headers.as_ptr(),
                 headers.len(),
                 Buffer::from_slice(body),
-                Buffer::from_slice(details.as_bytes()),
+                text(details),
             );
         }
     }
@@ -216,6 +286,33 @@ impl Host for EnvoyHost<'_> {
         // SAFETY: the bytes stay valid during this hook (a rotation happens on the main thread
         // and is published to workers between events, not during one).
         ok.then(|| unsafe { out.as_slice() })
+    }
+
+    fn source_address(&self) -> Option<&str> {
+        let mut out = Buffer::EMPTY;
+        // SAFETY: `self.ptr` is live; `out` is a valid local.
+        let ok = unsafe {
+            ffi::envoy_dynamic_module_callback_http_filter_get_attribute_string(
+                self.ptr,
+                ffi::ATTRIBUTE_SOURCE_ADDRESS,
+                &mut out,
+            )
+        };
+        // SAFETY: the address string belongs to the stream's connection info, live during the hook.
+        ok.then(|| unsafe { out.as_slice() })
+            .and_then(|b| std::str::from_utf8(b).ok())
+    }
+
+    fn set_metadata(&mut self, namespace: &str, key: &str, value: &str) {
+        // SAFETY: `self.ptr` is live; Envoy copies the three buffers.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+                self.ptr,
+                text(namespace),
+                text(key),
+                text(value),
+            );
+        }
     }
 
     fn increment(&mut self, counter: Counter) {

@@ -66,6 +66,11 @@ pub const HEADERS_REQUEST: u32 = 0;
 pub const HEADERS_RESPONSE: u32 = 2;
 // Body selectors.
 pub const BODY_RECEIVED_REQUEST: u32 = 0;
+pub const BODY_BUFFERED_REQUEST: u32 = 1;
+pub const BODY_RECEIVED_RESPONSE: u32 = 2;
+pub const BODY_BUFFERED_RESPONSE: u32 = 3;
+// Attribute ids (`source.address` is the 25th entry of the attribute enum).
+pub const ATTRIBUTE_SOURCE_ADDRESS: u32 = 24;
 // Header hook results.
 pub const HEADERS_CONTINUE: u32 = 0;
 pub const HEADERS_STOP_ITERATION: u32 = 1;
@@ -142,6 +147,44 @@ extern "C" {
         key: Buffer,
         value: Buffer,
     ) -> bool;
+
+    pub fn envoy_dynamic_module_callback_http_add_header(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        header_map: u32,
+        key: Buffer,
+        value: Buffer,
+    ) -> bool;
+
+    pub fn envoy_dynamic_module_callback_http_get_body_size(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        body: u32,
+    ) -> usize;
+    pub fn envoy_dynamic_module_callback_http_drain_body(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        body: u32,
+        len: usize,
+    ) -> bool;
+    pub fn envoy_dynamic_module_callback_http_append_body(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        body: u32,
+        data: Buffer,
+    ) -> bool;
+    pub fn envoy_dynamic_module_callback_http_received_buffered_response_body(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    ) -> bool;
+
+    pub fn envoy_dynamic_module_callback_http_filter_get_attribute_string(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        attribute_id: u32,
+        out: *mut Buffer,
+    ) -> bool;
+    /// Its result (a bool in some ABI versions) is not needed, so none is declared.
+    pub fn envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        namespace: Buffer,
+        key: Buffer,
+        value: Buffer,
+    );
 
     pub fn envoy_dynamic_module_callback_http_get_body_chunks_size(
         filter_envoy_ptr: FilterEnvoyPtr,

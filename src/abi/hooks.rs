@@ -296,6 +296,14 @@ fn headers_status(s: HeadersStatus) -> u32 {
     }
 }
 
+fn body_status(s: BodyStatus) -> u32 {
+    match s {
+        BodyStatus::Continue => ffi::BODY_CONTINUE,
+        BodyStatus::StopIterationAndBuffer => ffi::BODY_STOP_ITERATION_AND_BUFFER,
+        BodyStatus::StopIterationNoBuffer => ffi::BODY_STOP_ITERATION_NO_BUFFER,
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     filter_envoy_ptr: FilterEnvoyPtr,
@@ -324,11 +332,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
         filter_module_ptr,
         ffi::BODY_CONTINUE,
         ffi::BODY_STOP_ITERATION_NO_BUFFER,
-        |f, host| match f.on_request_body(host, end_of_stream) {
-            BodyStatus::Continue => ffi::BODY_CONTINUE,
-            BodyStatus::StopIterationAndBuffer => ffi::BODY_STOP_ITERATION_AND_BUFFER,
-            BodyStatus::StopIterationNoBuffer => ffi::BODY_STOP_ITERATION_NO_BUFFER,
-        },
+        |f, host| body_status(f.on_request_body(host, end_of_stream)),
     )
 }
 
@@ -354,29 +358,35 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
-    _end_of_stream: bool,
+    end_of_stream: bool,
 ) -> u32 {
-    // A panic on the response path cannot become a local reply any more: let it through.
     with_stream(
         "http_filter_response_headers",
         filter_envoy_ptr,
         filter_module_ptr,
         ffi::HEADERS_CONTINUE,
-        ffi::HEADERS_CONTINUE,
-        |f, host| headers_status(f.on_response_headers(host)),
+        ffi::HEADERS_STOP_ITERATION,
+        |f, host| headers_status(f.on_response_headers(host, end_of_stream)),
+    )
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
+    filter_envoy_ptr: FilterEnvoyPtr,
+    filter_module_ptr: FilterModulePtr,
+    end_of_stream: bool,
+) -> u32 {
+    with_stream(
+        "http_filter_response_body",
+        filter_envoy_ptr,
+        filter_module_ptr,
+        ffi::BODY_CONTINUE,
+        ffi::BODY_STOP_ITERATION_NO_BUFFER,
+        |f, host| body_status(f.on_response_body(host, end_of_stream)),
     )
 }
 
 // The hooks below are mandatory in the 1.40 ABI but have nothing to do for this filter.
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
-    _filter_envoy_ptr: FilterEnvoyPtr,
-    _filter_module_ptr: FilterModulePtr,
-    _end_of_stream: bool,
-) -> u32 {
-    ffi::BODY_CONTINUE
-}
 
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::lambda::{InvocationType, LogType, RequestFormat, ResponseFormat};
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFilterConfig {
@@ -31,6 +33,17 @@ pub(super) struct RawAwsSpec {
     /// An Envoy `ConfigSource` for the secret (SDS); absent means a static bootstrap secret.
     #[serde(default)]
     pub secret_source: Option<serde_json::Value>,
+    // Invocation defaults for every route to this upstream (see `lambda::InvokeOptions`).
+    #[serde(default)]
+    pub invocation_type: Option<InvocationType>,
+    #[serde(default)]
+    pub log_type: Option<LogType>,
+    #[serde(default)]
+    pub client_context: Option<serde_json::Value>,
+    #[serde(default)]
+    pub request_format: Option<RequestFormat>,
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,4 +77,15 @@ pub(super) struct RawFunctionSpec {
 pub(super) struct RawRouteTarget {
     pub upstream: String,
     pub function: String,
+    // Overrides of the upstream's invocation defaults for this route.
+    #[serde(default)]
+    pub invocation_type: Option<InvocationType>,
+    #[serde(default)]
+    pub log_type: Option<LogType>,
+    #[serde(default)]
+    pub client_context: Option<serde_json::Value>,
+    #[serde(default)]
+    pub request_format: Option<RequestFormat>,
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
 }

@@ -100,6 +100,7 @@ mod tests {
         RouteTarget {
             upstream: u.into(),
             function: f.into(),
+            overrides: Default::default(),
         }
     }
 

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawUpstream};
-use crate::lambda::{invoke_path, FunctionName, Qualifier};
+use crate::lambda::{
+    encode_client_context, invoke_path, FunctionName, InvocationType, InvokeOptions,
+    InvokeOverrides, LogType, Qualifier, RequestFormat, ResponseFormat,
+};
 
 /// A rejected configuration: `field` is a path such as `upstreams[0].spec.region`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub struct Upstream {
     /// Index into [`FilterConfig::secrets`].
     pub secret: usize,
     pub endpoint: Endpoint,
+    /// Invocation defaults; a route's overrides apply on top.
+    pub options: InvokeOptions,
     pub functions: HashMap<String, Arc<Function>>,
 }
 
@@ -82,6 +87,7 @@ pub struct SecretRef {
 pub struct RouteTarget {
     pub upstream: String,
     pub function: String,
+    pub overrides: InvokeOverrides,
 }
 
 impl FilterConfig {
@@ -172,6 +178,15 @@ impl FilterConfig {
             config_source,
         });
         let endpoint = validate_endpoint(spec.endpoint, &spec.region, at)?;
+        let options = invoke_overrides(
+            spec.invocation_type,
+            spec.log_type,
+            spec.client_context,
+            spec.request_format,
+            spec.response_format,
+            &format!("{at}spec."),
+        )?
+        .apply_to(&InvokeOptions::default());
 
         let mut functions = HashMap::new();
         for (j, f) in raw.functions.into_iter().enumerate() {
@@ -190,6 +205,7 @@ impl FilterConfig {
             region: spec.region,
             secret,
             endpoint,
+            options,
             functions,
         })
     }
@@ -303,11 +319,49 @@ impl RouteTarget {
         if raw.function.is_empty() {
             return Err(err("function", "must not be empty"));
         }
+        let overrides = invoke_overrides(
+            raw.invocation_type,
+            raw.log_type,
+            raw.client_context,
+            raw.request_format,
+            raw.response_format,
+            "",
+        )?;
         Ok(Self {
             upstream: raw.upstream,
             function: raw.function,
+            overrides,
         })
     }
+}
+
+fn invoke_overrides(
+    invocation_type: Option<InvocationType>,
+    log_type: Option<LogType>,
+    client_context: Option<serde_json::Value>,
+    request_format: Option<RequestFormat>,
+    response_format: Option<ResponseFormat>,
+    at: &str,
+) -> Result<InvokeOverrides, ConfigError> {
+    let client_context = client_context
+        .map(|v| encode_client_context(&v))
+        .transpose()
+        .map_err(|m| err(format!("{at}client_context"), m))?;
+    if invocation_type == Some(InvocationType::Async)
+        && response_format == Some(ResponseFormat::Unwrap)
+    {
+        return Err(err(
+            format!("{at}response_format"),
+            "unwrap needs the function's result, which async invocations do not return",
+        ));
+    }
+    Ok(InvokeOverrides {
+        invocation_type,
+        log_type,
+        client_context,
+        request_format,
+        response_format,
+    })
 }
 
 fn parse_object(

@@ -1,28 +1,35 @@
 //! One HTTP stream through the filter.
 //!
-//! Request path: `request_headers` resolves the route's function and strips client headers;
-//! the body is hashed chunk by chunk, in place, while Envoy buffers it; at end of stream the
-//! request is rewritten to `POST /2015-03-31/functions/…/invocations`, signed and continued.
-//! Everything runs on the worker thread and nothing blocks: signing is a few µs of CPU.
+//! Request path: `request_headers` resolves the route's function and options and strips client
+//! headers; the body is hashed chunk by chunk, in place, while Envoy buffers it (or, for event
+//! formats, wrapped into the event at the end); at end of stream the request is rewritten to
+//! `POST /2015-03-31/functions/…/invocations`, signed and continued. Response path: function
+//! errors become 502, Lambda API errors are mapped, and `unwrap` turns the function's result
+//! into the HTTP response it describes. Everything runs on the worker thread; nothing blocks.
 
 use std::sync::Arc;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
 
 use super::client_headers::must_not_reach_aws;
 use super::reply::LocalReply;
 use super::shared::SharedConfig;
 use crate::config::{Function, Upstream};
-use crate::host::{Counter, Host, LogLevel};
-use crate::lambda::LAMBDA_SYNC_PAYLOAD_LIMIT;
+use crate::host::{body_chunks, replace_body, Body, Counter, Headers, Host, LogLevel};
+use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
+use crate::lambda::response::{map_api_error, unwrap};
+use crate::lambda::{InvocationType, InvokeOptions, LogType, RequestFormat, ResponseFormat};
 use crate::sigv4::{sign_invoke, InvokeToSign, PayloadHasher};
 
-/// Envoy's request-headers status values this filter returns.
+/// Envoy's headers status values this filter returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadersStatus {
     Continue,
     StopIteration,
 }
 
-/// Envoy's request-body status values this filter returns.
+/// Envoy's body status values this filter returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyStatus {
     Continue,
@@ -39,19 +46,40 @@ pub enum TrailersStatus {
 /// Head-room above Lambda's limit so that our own 413 answers before Envoy's buffer overflows.
 const BUFFER_HEADROOM: u64 = 1024 * 1024;
 
+/// Dynamic metadata namespace for what the filter exposes to access logs and later filters.
+pub const METADATA_NAMESPACE: &str = "envoy_lambda";
+
+/// The request being collected.
+struct Pending {
+    upstream: Arc<Upstream>,
+    function: Arc<Function>,
+    options: InvokeOptions,
+    /// Raw format: the payload hash, fed as chunks arrive.
+    hasher: PayloadHasher,
+    /// Event formats: the client's request line and headers, captured before stripping.
+    request: Option<Box<HttpRequest>>,
+}
+
+/// How the response must be rewritten once its body is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rewrite {
+    /// The function's result describes the HTTP response.
+    Unwrap(RequestFormat),
+    /// The Lambda API answered with an error status.
+    ApiError(u32),
+}
+
 enum State {
     /// The route has no envoy-lambda config: the filter does nothing.
     PassThrough,
-    /// Waiting for the end of the body, hashing it as it arrives.
-    Collecting {
-        upstream: Arc<Upstream>,
-        function: Arc<Function>,
-        hasher: PayloadHasher,
-    },
-    /// Sent to Lambda; the response is checked for a function error.
-    Invoked,
-    /// Answered locally.
-    Rejected,
+    /// Waiting for the end of the request body.
+    Collecting(Box<Pending>),
+    /// Sent to Lambda; the response is checked when it comes.
+    Invoked(InvokeOptions),
+    /// Buffering the response body to rewrite it at its end.
+    Rewriting(Rewrite),
+    /// Answered locally, or finished.
+    Done,
 }
 
 pub struct LambdaFilter {
@@ -77,68 +105,86 @@ impl LambdaFilter {
         };
         let config = &self.shared.config;
         let Some(upstream) = config.upstream(&target.upstream).cloned() else {
-            return self.reject_headers(
-                host,
-                LocalReply::new(
-                    500,
-                    "unknown_upstream",
-                    format!(
-                        "the route names upstream '{}', which the filter config does not define",
-                        target.upstream
-                    ),
+            let reply = LocalReply::new(
+                500,
+                "unknown_upstream",
+                format!(
+                    "the route names upstream '{}', which the filter config does not define",
+                    target.upstream
                 ),
             );
+            return self.reject_headers(host, reply);
         };
         let Some(function) = upstream.functions.get(&target.function).cloned() else {
-            return self.reject_headers(
-                host,
-                LocalReply::new(
-                    404,
-                    "unknown_function",
-                    format!(
-                        "upstream '{}' has no function '{}'",
-                        upstream.name, target.function
-                    ),
+            let reply = LocalReply::new(
+                404,
+                "unknown_function",
+                format!(
+                    "upstream '{}' has no function '{}'",
+                    upstream.name, target.function
                 ),
             );
+            return self.reject_headers(host, reply);
         };
-        if let Some(len) = host.request_header("content-length").and_then(parse_u64) {
-            if len > LAMBDA_SYNC_PAYLOAD_LIMIT {
-                return self.reject_headers(host, too_large(len));
+        let options = target.overrides.apply_to(&upstream.options);
+        let limit = options.invocation_type.payload_limit();
+        if let Some(len) = host
+            .header(Headers::Request, "content-length")
+            .and_then(parse_u64)
+        {
+            if len > limit {
+                return self.reject_headers(host, too_large(len, options.invocation_type));
             }
         }
+        let request =
+            (options.request_format != RequestFormat::Raw).then(|| Box::new(capture_request(host)));
         strip_client_headers(host);
-        let hasher = PayloadHasher::new();
+        let pending = Box::new(Pending {
+            upstream,
+            function,
+            options,
+            hasher: PayloadHasher::new(),
+            request,
+        });
         if end_of_stream {
-            return match self.invoke(host, &upstream, &function, hasher) {
+            self.state = State::Collecting(pending);
+            return match self.finish(host) {
                 Ok(()) => HeadersStatus::Continue,
                 Err(reply) => self.reject_headers(host, reply),
             };
         }
         // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts.
-        let wanted = LAMBDA_SYNC_PAYLOAD_LIMIT + BUFFER_HEADROOM;
-        if host.request_buffer_limit() < wanted {
-            host.set_request_buffer_limit(wanted);
+        let wanted = limit + BUFFER_HEADROOM;
+        if host.buffer_limit() < wanted {
+            host.set_buffer_limit(wanted);
         }
-        self.state = State::Collecting {
-            upstream,
-            function,
-            hasher,
-        };
+        self.state = State::Collecting(pending);
         HeadersStatus::StopIteration
     }
 
     pub fn on_request_body(&mut self, host: &mut dyn Host, end_of_stream: bool) -> BodyStatus {
-        let State::Collecting { hasher, .. } = &mut self.state else {
+        let State::Collecting(pending) = &mut self.state else {
             return BodyStatus::Continue;
         };
-        if host.received_is_buffered_request_body() {
-            // The received data is the whole buffer (a resumed stream): start over with it.
-            *hasher = PayloadHasher::new();
-        }
-        host.for_each_received_request_chunk(&mut |chunk| hasher.update(chunk));
-        if hasher.len() > LAMBDA_SYNC_PAYLOAD_LIMIT {
-            let reply = too_large(hasher.len());
+        let received_len = if pending.request.is_some() {
+            // Event formats read the whole body at the end; only count it now.
+            body_chunks(host, Headers::Request)
+                .iter()
+                .map(|c| c.len() as u64)
+                .sum()
+        } else {
+            if host.received_is_buffered(Headers::Request) {
+                // The received data is the whole buffer (a resumed stream): start over with it.
+                pending.hasher = PayloadHasher::new();
+            }
+            for chunk in host.chunks(Body::ReceivedRequest) {
+                pending.hasher.update(chunk);
+            }
+            pending.hasher.len()
+        };
+        let limit = pending.options.invocation_type.payload_limit();
+        if received_len > limit {
+            let reply = too_large(received_len, pending.options.invocation_type);
             self.reject(host, reply);
             return BodyStatus::StopIterationNoBuffer;
         }
@@ -156,7 +202,7 @@ impl LambdaFilter {
 
     /// With trailers, no body callback has end_of_stream set: the trailers are the end.
     pub fn on_request_trailers(&mut self, host: &mut dyn Host) -> TrailersStatus {
-        if !matches!(self.state, State::Collecting { .. }) {
+        if !matches!(self.state, State::Collecting(_)) {
             return TrailersStatus::Continue;
         }
         match self.finish(host) {
@@ -168,28 +214,187 @@ impl LambdaFilter {
         }
     }
 
-    /// A function error comes back as 200 with `X-Amz-Function-Error`: it must not look like a
-    /// success, so the status becomes 502 (the header and the error payload are kept).
-    pub fn on_response_headers(&mut self, host: &mut dyn Host) -> HeadersStatus {
-        if matches!(self.state, State::Invoked)
-            && host.response_header("x-amz-function-error").is_some()
-        {
-            host.set_response_header(":status", "502");
-            host.increment(Counter::FunctionErrors);
+    pub fn on_response_headers(
+        &mut self,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> HeadersStatus {
+        let State::Invoked(options) = &self.state else {
+            return HeadersStatus::Continue;
+        };
+        let options = options.clone();
+        // The function's log tail goes to dynamic metadata, never to the client.
+        if let Some(log) = host.header(Headers::Response, "x-amz-log-result") {
+            if options.log_type == LogType::Tail {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(log)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                host.set_metadata(METADATA_NAMESPACE, "log_result", &decoded);
+            }
+            host.remove_header(Headers::Response, "x-amz-log-result");
         }
-        HeadersStatus::Continue
+        let status = host
+            .header(Headers::Response, ":status")
+            .and_then(parse_u64)
+            .unwrap_or(0) as u32;
+        // A function error comes back as 200 with `X-Amz-Function-Error`: it must not look
+        // like a success, so the status becomes 502 (the header and error payload are kept).
+        if host
+            .header(Headers::Response, "x-amz-function-error")
+            .is_some()
+        {
+            host.set_header(Headers::Response, ":status", "502");
+            host.increment(Counter::FunctionErrors);
+            self.state = State::Done;
+            return HeadersStatus::Continue;
+        }
+        let rewrite = if status >= 400 {
+            host.increment(Counter::ApiErrors);
+            Some(Rewrite::ApiError(status))
+        } else if options.response_format == ResponseFormat::Unwrap
+            && options.invocation_type == InvocationType::Sync
+            && status == 200
+        {
+            Some(Rewrite::Unwrap(options.request_format))
+        } else {
+            None
+        };
+        let Some(rewrite) = rewrite else {
+            self.state = State::Done;
+            return HeadersStatus::Continue;
+        };
+        self.state = State::Rewriting(rewrite);
+        if end_of_stream {
+            self.rewrite_response(host, rewrite);
+            return HeadersStatus::Continue;
+        }
+        HeadersStatus::StopIteration
+    }
+
+    pub fn on_response_body(&mut self, host: &mut dyn Host, end_of_stream: bool) -> BodyStatus {
+        let State::Rewriting(rewrite) = self.state else {
+            return BodyStatus::Continue;
+        };
+        if !end_of_stream {
+            return BodyStatus::StopIterationAndBuffer;
+        }
+        self.rewrite_response(host, rewrite);
+        BodyStatus::Continue
+    }
+
+    fn rewrite_response(&mut self, host: &mut dyn Host, rewrite: Rewrite) {
+        self.state = State::Done;
+        // Lambda's answer is at most 6 MB and must be parsed whole anyway.
+        let payload = body_chunks(host, Headers::Response).concat();
+        let (status, headers, body): (u32, Vec<(String, String)>, Vec<u8>) = match rewrite {
+            Rewrite::ApiError(upstream_status) => {
+                let error_type = header_string(host, Headers::Response, "x-amzn-errortype");
+                let retry_after = header_string(host, Headers::Response, "retry-after");
+                let m = map_api_error(
+                    upstream_status,
+                    error_type.as_deref(),
+                    retry_after.as_deref(),
+                    &payload,
+                );
+                host.log(
+                    LogLevel::Debug,
+                    &format!("envoy-lambda: Lambda API error mapped: {}", m.message),
+                );
+                let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+                if let Some(r) = m.retry_after {
+                    headers.push(("retry-after".into(), r));
+                }
+                let body = LocalReply::new(m.status, m.code, m.message).json_body();
+                (m.status, headers, body)
+            }
+            Rewrite::Unwrap(format) => match unwrap(format, &payload) {
+                Ok(r) => (r.status, r.headers, r.body),
+                Err(e) => {
+                    host.increment(Counter::FunctionErrors);
+                    let reply = LocalReply::new(502, "malformed_function_response", e.0);
+                    (
+                        502,
+                        vec![("content-type".into(), "application/json".into())],
+                        reply.json_body(),
+                    )
+                }
+            },
+        };
+        // Lambda's own headers (request id, executed version) stay; the rest is replaced.
+        for (name, _) in host.headers(Headers::Response) {
+            if !name.starts_with(':') && !name.starts_with("x-amzn-") && !name.starts_with("x-amz-")
+            {
+                host.remove_header(Headers::Response, &name);
+            }
+        }
+        host.set_header(Headers::Response, ":status", &status.to_string());
+        for (name, value) in &headers {
+            if name == "content-length" || name == "transfer-encoding" || name.starts_with(':') {
+                continue;
+            }
+            host.add_header(Headers::Response, name, value);
+        }
+        host.set_header(Headers::Response, "content-length", &body.len().to_string());
+        replace_body(host, Headers::Response, &body);
     }
 
     fn finish(&mut self, host: &mut dyn Host) -> Result<(), LocalReply> {
-        let State::Collecting {
-            upstream,
-            function,
-            hasher,
-        } = std::mem::replace(&mut self.state, State::Rejected)
-        else {
+        let State::Collecting(pending) = std::mem::replace(&mut self.state, State::Done) else {
             return Ok(());
         };
-        self.invoke(host, &upstream, &function, hasher)
+        let Pending {
+            upstream,
+            function,
+            options,
+            hasher,
+            request,
+        } = *pending;
+        let (payload_hex, payload_len) = match request {
+            None => {
+                let digest = hasher.finish();
+                (digest.hex().to_owned(), digest.len())
+            }
+            Some(request) => {
+                let event = self.build_event(host, &upstream, &options, &request);
+                if event.len() as u64 > options.invocation_type.payload_limit() {
+                    return Err(too_large(event.len() as u64, options.invocation_type));
+                }
+                replace_body(host, Headers::Request, &event);
+                host.set_header(Headers::Request, "content-type", "application/json");
+                (hex::encode(Sha256::digest(&event)), event.len() as u64)
+            }
+        };
+        self.invoke(
+            host,
+            &upstream,
+            &function,
+            &options,
+            &payload_hex,
+            payload_len,
+        )
+    }
+
+    /// The event JSON, written straight from Envoy's body chunks.
+    fn build_event(
+        &self,
+        host: &dyn Host,
+        upstream: &Upstream,
+        options: &InvokeOptions,
+        request: &HttpRequest,
+    ) -> Vec<u8> {
+        let chunks = body_chunks(host, Headers::Request);
+        let content_type = request.header("content-type");
+        let body = ChunkedBody::new(&chunks, content_type);
+        build_event(
+            options.request_format,
+            request,
+            &body,
+            &EventContext {
+                region: &upstream.region,
+                time: host.now(),
+            },
+        )
     }
 
     /// Rewrites the request into a signed Invoke call.
@@ -198,9 +403,10 @@ impl LambdaFilter {
         host: &mut dyn Host,
         upstream: &Upstream,
         function: &Function,
-        hasher: PayloadHasher,
+        options: &InvokeOptions,
+        payload_hex: &str,
+        payload_len: u64,
     ) -> Result<(), LocalReply> {
-        let digest = hasher.finish();
         let secret = &self.shared.config.secrets()[upstream.secret];
         let creds = host
             .secret(upstream.secret)
@@ -214,27 +420,42 @@ impl LambdaFilter {
                 host.log(LogLevel::Warn, &message);
                 LocalReply::new(503, "credentials_unavailable", message)
             })?;
+        let mut extra: Vec<(&str, &str)> = Vec::with_capacity(3);
+        if let Some(ctx) = options.client_context.as_deref() {
+            extra.push(("x-amz-client-context", ctx));
+        }
+        extra.push((
+            "x-amz-invocation-type",
+            options.invocation_type.header_value(),
+        ));
+        if options.log_type == LogType::Tail {
+            extra.push(("x-amz-log-type", "Tail"));
+        }
         let signed = sign_invoke(
             InvokeToSign {
                 authority: &upstream.endpoint.authority,
                 path_and_query: &function.invoke_path,
-                payload_sha256_hex: digest.hex(),
+                payload_sha256_hex: payload_hex,
                 region: &upstream.region,
                 time: host.now(),
+                extra_headers: &extra,
             },
             &creds,
         )
         .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
 
-        host.set_request_header(":method", "POST");
-        host.set_request_header(":path", &function.invoke_path);
-        host.set_request_header(":authority", &upstream.endpoint.authority);
-        host.set_request_header("content-length", &digest.len().to_string());
+        host.set_header(Headers::Request, ":method", "POST");
+        host.set_header(Headers::Request, ":path", &function.invoke_path);
+        host.set_header(Headers::Request, ":authority", &upstream.endpoint.authority);
+        host.set_header(Headers::Request, "content-length", &payload_len.to_string());
+        for (name, value) in extra.iter().copied() {
+            host.set_header(Headers::Request, name, value);
+        }
         for (name, value) in &signed {
-            host.set_request_header(name, value);
+            host.set_header(Headers::Request, name, value);
         }
         host.increment(Counter::Invocations);
-        self.state = State::Invoked;
+        self.state = State::Invoked(options.clone());
         Ok(())
     }
 
@@ -244,7 +465,7 @@ impl LambdaFilter {
     }
 
     fn reject(&mut self, host: &mut dyn Host, reply: LocalReply) {
-        self.state = State::Rejected;
+        self.state = State::Done;
         host.increment(Counter::LocalRejections);
         host.send_local_reply(
             reply.status,
@@ -255,20 +476,64 @@ impl LambdaFilter {
     }
 }
 
+/// The client's request line and headers, for events (copied: Envoy's bytes do not outlive
+/// the header edits that follow).
+fn capture_request(host: &dyn Host) -> HttpRequest {
+    let mut req = HttpRequest::default();
+    for (name, value) in host.headers(Headers::Request) {
+        match name.as_str() {
+            ":method" => req.method = value,
+            ":path" => req.path_and_query = value,
+            ":authority" => req.host = value,
+            n if n.starts_with(':') => {}
+            _ => req.headers.push((name, value)),
+        }
+    }
+    req.request_id = req.header("x-request-id").unwrap_or_default().to_owned();
+    req.source_ip = host
+        .source_address()
+        .map(strip_port)
+        .unwrap_or_default()
+        .to_owned();
+    req.protocol = "HTTP/1.1".into();
+    req
+}
+
+/// `1.2.3.4:5678` → `1.2.3.4`; `[::1]:5678` → `::1`.
+fn strip_port(addr: &str) -> &str {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match addr.rsplit_once(':') {
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => addr,
+    }
+}
+
 fn strip_client_headers(host: &mut dyn Host) {
-    for name in host.request_header_names() {
+    for (name, _) in host.headers(Headers::Request) {
         if must_not_reach_aws(&name) {
-            host.remove_request_header(&name);
+            host.remove_header(Headers::Request, &name);
         }
     }
 }
 
-fn too_large(len: u64) -> LocalReply {
+fn header_string(host: &dyn Host, map: Headers, name: &str) -> Option<String> {
+    host.header(map, name)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+fn too_large(len: u64, invocation: InvocationType) -> LocalReply {
+    let kind = match invocation {
+        InvocationType::Async => "asynchronous",
+        _ => "synchronous",
+    };
     LocalReply::new(
         413,
         "payload_too_large",
         format!(
-            "the request body ({len} bytes) exceeds Lambda's synchronous payload limit of {LAMBDA_SYNC_PAYLOAD_LIMIT} bytes"
+            "the request payload ({len} bytes) exceeds Lambda's {kind} payload limit of {} bytes",
+            invocation.payload_limit()
         ),
     )
 }

@@ -7,6 +7,9 @@ use super::{FunctionName, Qualifier};
 /// Lambda's synchronous (RequestResponse) request payload limit: 6 MB.
 pub const LAMBDA_SYNC_PAYLOAD_LIMIT: u64 = 6 * 1024 * 1024;
 
+/// Lambda's asynchronous (Event) request payload limit: 1 MB (raised from 256 KB in 2025).
+pub const LAMBDA_ASYNC_PAYLOAD_LIMIT: u64 = 1024 * 1024;
+
 /// RFC 3986 unreserved characters stay as they are; everything else is `%XX` (AWS URI encoding).
 const AWS_URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')

@@ -1,8 +1,9 @@
 //! Signs a Lambda Invoke request with `aws-sigv4`, given a payload hash computed beforehand.
 //!
 //! What is signed is exactly what is sent: `host` (the `:authority` we set), `x-amz-date`,
-//! `x-amz-content-sha256` (always: Lambda accepts it, and it binds the body to the signature)
-//! and `x-amz-security-token` when the credentials are temporary. No client header is signed,
+//! `x-amz-content-sha256` (always: Lambda accepts it, and it binds the body to the signature),
+//! `x-amz-security-token` when the credentials are temporary, and the Invoke options
+//! (`x-amz-invocation-type`, `x-amz-log-type`, `x-amz-client-context`). No client header is signed,
 //! so nothing a proxy or the client adds later can break the signature.
 
 use std::fmt;
@@ -29,6 +30,8 @@ pub struct InvokeToSign<'a> {
     pub payload_sha256_hex: &'a str,
     pub region: &'a str,
     pub time: SystemTime,
+    /// More headers to sign and send (`x-amz-invocation-type`, `x-amz-log-type`, …), lower-case.
+    pub extra_headers: &'a [(&'a str, &'a str)],
 }
 
 /// Headers to set on the request: `authorization`, `x-amz-date`, `x-amz-content-sha256` and
@@ -51,11 +54,14 @@ pub fn sign_invoke(
     req: InvokeToSign<'_>,
     creds: &AwsCredentials,
 ) -> Result<SignedHeaders, SignError> {
+    let mut headers = Vec::with_capacity(1 + req.extra_headers.len());
+    headers.push(("host", req.authority));
+    headers.extend_from_slice(req.extra_headers);
     let signed = sign_request(
         RequestToSign {
             method: "POST",
             path_and_query: req.path_and_query,
-            headers: &[("host", req.authority)],
+            headers: &headers,
             payload_sha256_hex: req.payload_sha256_hex,
             send_content_sha256: true,
             region: req.region,
@@ -178,6 +184,7 @@ mod tests {
                 payload_sha256_hex: EMPTY_SHA,
                 region: "us-east-1",
                 time: at_20150830(),
+                extra_headers: &[],
             },
             &creds(None),
         )
@@ -204,6 +211,7 @@ mod tests {
                 payload_sha256_hex: EMPTY_SHA,
                 region: "eu-west-1",
                 time: at_20150830(),
+                extra_headers: &[("x-amz-invocation-type", "Event")],
             },
             &creds(Some("TOKEN")),
         )
@@ -211,6 +219,6 @@ mod tests {
         assert_eq!(header(&h, "x-amz-security-token"), Some("TOKEN"));
         assert!(header(&h, "authorization")
             .unwrap()
-            .contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token"));
+            .contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-invocation-type;x-amz-security-token"));
     }
 }

@@ -1,10 +1,12 @@
 use std::sync::Arc;
 
+use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::config::{FilterConfig, RouteTarget};
 use crate::host::fake::FakeHost;
+use crate::lambda::InvokeOverrides;
 
 const CONFIG: &str = r#"{"name":"moto","spec":{"region":"us-east-1","secret_ref":"creds",
     "endpoint":{"scheme":"http","host":"127.0.0.1","port":5000}},
@@ -16,13 +18,19 @@ fn filter() -> LambdaFilter {
     LambdaFilter::new(Arc::new(SharedConfig::new(config)))
 }
 
+fn route(function: &str, overrides: InvokeOverrides) -> Option<Arc<RouteTarget>> {
+    Some(Arc::new(RouteTarget {
+        upstream: "moto".into(),
+        function: function.into(),
+        overrides,
+    }))
+}
+
 fn host(function: &str, headers: &[(&str, &str)]) -> FakeHost {
     let mut h = FakeHost {
-        route: Some(Arc::new(RouteTarget {
-            upstream: "moto".into(),
-            function: function.into(),
-        })),
+        route: route(function, InvokeOverrides::default()),
         buffer_limit: 1024 * 1024,
+        source: Some("192.0.2.7:41234".into()),
         ..Default::default()
     };
     h.request_headers = headers
@@ -47,6 +55,27 @@ fn get_headers() -> Vec<(&'static str, &'static str)> {
         ("x-amz-invocation-type", "Event"),
         ("accept", "application/json"),
     ]
+}
+
+/// Sends a body through the filter the way Envoy does: chunks, then an empty final call.
+fn send_body(f: &mut LambdaFilter, h: &mut FakeHost, body: &[u8], chunk: usize) -> BodyStatus {
+    for c in body.chunks(chunk) {
+        h.put(
+            Body::ReceivedRequest,
+            &[&c[..c.len() / 2], &c[c.len() / 2..]],
+        );
+        let s = f.on_request_body(h, false);
+        if s != BodyStatus::StopIterationAndBuffer {
+            return s;
+        }
+        h.buffer_received(Headers::Request);
+    }
+    h.put(Body::ReceivedRequest, &[]);
+    f.on_request_body(h, true)
+}
+
+fn sent_body(h: &FakeHost) -> Vec<u8> {
+    [h.body(Body::BufferedRequest), h.body(Body::ReceivedRequest)].concat()
 }
 
 #[test]
@@ -80,9 +109,13 @@ fn get_without_body_becomes_a_signed_invoke() {
         auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
         "{auth}"
     );
+    assert!(
+        auth.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-invocation-type,"),
+        "{auth}"
+    );
     // The client's own credentials and reserved headers are gone; ordinary ones stay.
     assert_eq!(h.request("cookie"), None);
-    assert_eq!(h.request("x-amz-invocation-type"), None);
+    assert_eq!(h.request("x-amz-invocation-type"), Some("RequestResponse"));
     assert_ne!(h.request("x-amz-date"), Some("19700101T000000Z"));
     assert_eq!(h.request("accept"), Some("application/json"));
     assert_eq!(h.count(Counter::Invocations), 1);
@@ -103,18 +136,17 @@ fn body_is_hashed_chunk_by_chunk_and_signed_at_the_end() {
         f.on_request_headers(&mut h, false),
         HeadersStatus::StopIteration
     );
-    assert!(h.buffer_limit > LAMBDA_SYNC_PAYLOAD_LIMIT);
+    assert!(h.buffer_limit > crate::lambda::LAMBDA_SYNC_PAYLOAD_LIMIT);
     let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    for chunk in body.chunks(16 * 1024) {
-        h.received = vec![chunk[..100].to_vec(), chunk[100..].to_vec()];
-        assert_eq!(
-            f.on_request_body(&mut h, false),
-            BodyStatus::StopIterationAndBuffer
-        );
-        assert!(h.request("authorization").is_none(), "signed too early");
-    }
-    h.received.clear();
-    assert_eq!(f.on_request_body(&mut h, true), BodyStatus::Continue);
+    assert_eq!(
+        send_body(&mut f, &mut h, &body, 16 * 1024),
+        BodyStatus::Continue
+    );
+    assert_eq!(
+        sent_body(&h),
+        body,
+        "the raw payload is the body, untouched"
+    );
     assert_eq!(
         h.request("x-amz-content-sha256"),
         Some(hex::encode(Sha256::digest(&body)).as_str())
@@ -132,9 +164,9 @@ fn a_resumed_stream_rehashes_the_whole_buffer() {
     let mut f = filter();
     let mut h = host("echo", &[(":method", "POST")]);
     f.on_request_headers(&mut h, false);
-    h.received = vec![b"hello ".to_vec()];
+    h.put(Body::ReceivedRequest, &[b"hello "]);
     f.on_request_body(&mut h, false);
-    h.received = vec![b"hello ".to_vec(), b"world".to_vec()];
+    h.put(Body::ReceivedRequest, &[b"hello ", b"world"]);
     h.received_is_buffered = true;
     f.on_request_body(&mut h, true);
     assert_eq!(
@@ -148,9 +180,9 @@ fn trailers_end_the_request() {
     let mut f = filter();
     let mut h = host("echo", &[(":method", "POST")]);
     f.on_request_headers(&mut h, false);
-    h.received = vec![b"abc".to_vec()];
+    h.put(Body::ReceivedRequest, &[b"abc"]);
     f.on_request_body(&mut h, false);
-    h.received.clear();
+    h.put(Body::ReceivedRequest, &[]);
     assert_eq!(f.on_request_trailers(&mut h), TrailersStatus::Continue);
     assert_eq!(
         h.request("x-amz-content-sha256"),
@@ -186,20 +218,37 @@ fn streamed_oversize_body_gets_413_without_calling_aws() {
     let mut f = filter();
     let mut h = host("echo", &[(":method", "POST")]);
     f.on_request_headers(&mut h, false);
-    let chunk = vec![b'x'; 1024 * 1024];
-    let mut status = BodyStatus::StopIterationAndBuffer;
-    for _ in 0..7 {
-        h.received = vec![chunk.clone()];
-        status = f.on_request_body(&mut h, false);
-        if status != BodyStatus::StopIterationAndBuffer {
-            break;
-        }
-    }
-    assert_eq!(status, BodyStatus::StopIterationNoBuffer);
+    let body = vec![b'x'; 7 * 1024 * 1024];
+    assert_eq!(
+        send_body(&mut f, &mut h, &body, 1024 * 1024),
+        BodyStatus::StopIterationNoBuffer
+    );
     assert_eq!(h.reply.as_ref().unwrap().status, 413);
     assert!(h.request("authorization").is_none());
     // Later callbacks of a rejected stream do nothing.
     assert_eq!(f.on_request_body(&mut h, true), BodyStatus::Continue);
+}
+
+#[test]
+fn async_has_its_own_payload_limit() {
+    let mut f = filter();
+    let mut h = host(
+        "echo",
+        &[(":method", "POST"), ("content-length", "1048577")],
+    );
+    h.route = route(
+        "echo",
+        InvokeOverrides {
+            invocation_type: Some(InvocationType::Async),
+            ..Default::default()
+        },
+    );
+    f.on_request_headers(&mut h, false);
+    assert_eq!(h.reply.as_ref().unwrap().status, 413);
+    assert!(reply_json(&h)["message"]
+        .as_str()
+        .unwrap()
+        .contains("asynchronous"));
 }
 
 #[test]
@@ -218,6 +267,7 @@ fn unknown_function_and_upstream_are_clear_errors() {
     h.route = Some(Arc::new(RouteTarget {
         upstream: "other".into(),
         function: "echo".into(),
+        overrides: InvokeOverrides::default(),
     }));
     f.on_request_headers(&mut h, true);
     assert_eq!(h.reply.as_ref().unwrap().status, 500);
@@ -244,28 +294,276 @@ fn missing_or_bad_credentials_answer_503_without_leaking() {
     );
 }
 
+fn respond(f: &mut LambdaFilter, h: &mut FakeHost, headers: &[(&str, &str)], body: &[u8]) {
+    h.response_headers = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let s = f.on_response_headers(h, body.is_empty());
+    if body.is_empty() {
+        return;
+    }
+    if s == HeadersStatus::StopIteration {
+        h.put(Body::ReceivedResponse, &[&body[..body.len() / 2]]);
+        assert_eq!(
+            f.on_response_body(h, false),
+            BodyStatus::StopIterationAndBuffer
+        );
+        h.buffer_received(Headers::Response);
+        h.put(Body::ReceivedResponse, &[&body[body.len() / 2..]]);
+    } else {
+        h.put(Body::ReceivedResponse, &[body]);
+    }
+    assert_eq!(f.on_response_body(h, true), BodyStatus::Continue);
+}
+
+fn client_body(h: &FakeHost) -> Vec<u8> {
+    [
+        h.body(Body::BufferedResponse),
+        h.body(Body::ReceivedResponse),
+    ]
+    .concat()
+}
+
 #[test]
-fn function_error_becomes_502_and_keeps_the_header() {
+fn function_error_becomes_502_and_keeps_header_and_payload() {
     let mut f = filter();
     let mut h = host("echo", &get_headers());
     f.on_request_headers(&mut h, true);
-    h.response_headers = vec![
-        (":status".into(), "200".into()),
-        ("x-amz-function-error".into(), "Unhandled".into()),
-    ];
-    f.on_response_headers(&mut h);
-    assert_eq!(h.response_header(":status"), Some(&b"502"[..]));
-    assert!(h.response_header("x-amz-function-error").is_some());
+    let payload = br#"{"errorMessage":"boom","errorType":"Exception"}"#;
+    respond(
+        &mut f,
+        &mut h,
+        &[(":status", "200"), ("x-amz-function-error", "Unhandled")],
+        payload,
+    );
+    assert_eq!(h.response(":status"), Some("502"));
+    assert_eq!(h.response("x-amz-function-error"), Some("Unhandled"));
+    assert_eq!(client_body(&h), payload);
     assert_eq!(h.count(Counter::FunctionErrors), 1);
 }
 
 #[test]
-fn a_success_is_left_alone() {
+fn a_raw_success_is_left_alone() {
     let mut f = filter();
     let mut h = host("echo", &get_headers());
     f.on_request_headers(&mut h, true);
-    h.response_headers = vec![(":status".into(), "200".into())];
-    f.on_response_headers(&mut h);
-    assert_eq!(h.response_header(":status"), Some(&b"200"[..]));
+    respond(
+        &mut f,
+        &mut h,
+        &[(":status", "200"), ("content-type", "application/json")],
+        b"{\"a\":1}",
+    );
+    assert_eq!(h.response(":status"), Some("200"));
+    assert_eq!(client_body(&h), b"{\"a\":1}");
     assert_eq!(h.count(Counter::FunctionErrors), 0);
+}
+
+#[test]
+fn lambda_api_errors_are_mapped_with_a_json_body() {
+    let mut f = filter();
+    let mut h = host("echo", &get_headers());
+    f.on_request_headers(&mut h, true);
+    respond(
+        &mut f,
+        &mut h,
+        &[
+            (":status", "429"),
+            ("x-amzn-errortype", "TooManyRequestsException"),
+            ("retry-after", "3"),
+            ("content-type", "application/json"),
+            ("x-amzn-requestid", "req-1"),
+        ],
+        br#"{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}"#,
+    );
+    assert_eq!(h.response(":status"), Some("429"));
+    assert_eq!(h.response("retry-after"), Some("3"));
+    assert_eq!(h.response("x-amzn-requestid"), Some("req-1"));
+    let body: serde_json::Value = serde_json::from_slice(&client_body(&h)).unwrap();
+    assert_eq!(body["error"], "throttled");
+    assert!(body["message"].as_str().unwrap().contains("Rate Exceeded."));
+    assert_eq!(
+        h.response("content-length"),
+        Some(client_body(&h).len().to_string().as_str())
+    );
+    assert_eq!(h.count(Counter::ApiErrors), 1);
+}
+
+#[test]
+fn log_tail_goes_to_metadata_and_never_to_the_client() {
+    let mut f = filter();
+    let mut h = host("echo", &get_headers());
+    h.route = route(
+        "echo",
+        InvokeOverrides {
+            log_type: Some(LogType::Tail),
+            ..Default::default()
+        },
+    );
+    f.on_request_headers(&mut h, true);
+    assert_eq!(h.request("x-amz-log-type"), Some("Tail"));
+    let log = base64::engine::general_purpose::STANDARD.encode("START RequestId: 1\nEND\n");
+    respond(
+        &mut f,
+        &mut h,
+        &[(":status", "200"), ("x-amz-log-result", &log)],
+        b"{}",
+    );
+    assert_eq!(h.response("x-amz-log-result"), None);
+    assert_eq!(
+        h.metadata,
+        vec![(
+            "envoy_lambda".to_string(),
+            "log_result".to_string(),
+            "START RequestId: 1\nEND\n".to_string()
+        )]
+    );
+}
+
+#[test]
+fn client_context_and_invocation_type_are_sent_and_signed() {
+    let mut f = filter();
+    let mut h = host("echo", &get_headers());
+    h.route = route(
+        "echo",
+        InvokeOverrides {
+            invocation_type: Some(InvocationType::DryRun),
+            client_context: Some("eyJjdXN0b20iOnt9fQ==".into()),
+            ..Default::default()
+        },
+    );
+    f.on_request_headers(&mut h, true);
+    assert_eq!(h.request("x-amz-invocation-type"), Some("DryRun"));
+    assert_eq!(
+        h.request("x-amz-client-context"),
+        Some("eyJjdXN0b20iOnt9fQ==")
+    );
+    assert!(h
+        .request("authorization")
+        .unwrap()
+        .contains("SignedHeaders=host;x-amz-client-context;x-amz-content-sha256;x-amz-date;x-amz-invocation-type,"));
+}
+
+fn apigw_route(format: RequestFormat, response: ResponseFormat) -> Option<Arc<RouteTarget>> {
+    route(
+        "echo",
+        InvokeOverrides {
+            request_format: Some(format),
+            response_format: Some(response),
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn apigw_v2_event_replaces_the_body_and_is_what_gets_signed() {
+    let mut f = filter();
+    let mut h = host(
+        "echo",
+        &[
+            (":method", "POST"),
+            (":path", "/orders/7?expand=items&expand=customer"),
+            (":authority", "api.example.com"),
+            ("content-type", "application/json"),
+            ("cookie", "session=abc; theme=dark"),
+            ("authorization", "Bearer user-token"),
+            ("x-request-id", "rid-1"),
+            ("user-agent", "curl/8"),
+        ],
+    );
+    h.route = apigw_route(RequestFormat::ApigwV2, ResponseFormat::Unwrap);
+    assert_eq!(
+        f.on_request_headers(&mut h, false),
+        HeadersStatus::StopIteration
+    );
+    assert_eq!(
+        send_body(&mut f, &mut h, br#"{"qty":2}"#, 4),
+        BodyStatus::Continue
+    );
+    let sent = sent_body(&h);
+    let event: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+    assert_eq!(event["rawPath"], "/orders/7");
+    assert_eq!(event["queryStringParameters"]["expand"], "items,customer");
+    assert_eq!(
+        event["cookies"],
+        serde_json::json!(["session=abc", "theme=dark"])
+    );
+    assert_eq!(
+        event["headers"]["authorization"], "Bearer user-token",
+        "the function sees it"
+    );
+    assert_eq!(event["requestContext"]["http"]["sourceIp"], "192.0.2.7");
+    assert_eq!(event["requestContext"]["requestId"], "rid-1");
+    assert_eq!(event["body"], r#"{"qty":2}"#);
+    assert_eq!(event["isBase64Encoded"], false);
+    // …but AWS gets neither the cookie nor the client's Authorization as headers.
+    assert_eq!(h.request("cookie"), None);
+    assert!(h
+        .request("authorization")
+        .unwrap()
+        .starts_with("AWS4-HMAC-SHA256"));
+    assert_eq!(
+        h.request("content-length"),
+        Some(sent.len().to_string().as_str())
+    );
+    assert_eq!(h.request("content-type"), Some("application/json"));
+    assert_eq!(
+        h.request("x-amz-content-sha256"),
+        Some(hex::encode(Sha256::digest(&sent)).as_str())
+    );
+
+    // The function answers like an HTTP API function; unwrap makes it the HTTP response.
+    respond(
+        &mut f,
+        &mut h,
+        &[(":status", "200"), ("content-type", "application/json"), ("x-amzn-requestid", "r")],
+        br#"{"statusCode":201,"headers":{"content-type":"text/plain","location":"/orders/8"},"cookies":["a=1","b=2"],"body":"created"}"#,
+    );
+    assert_eq!(h.response(":status"), Some("201"));
+    assert_eq!(h.response("content-type"), Some("text/plain"));
+    assert_eq!(h.response("location"), Some("/orders/8"));
+    let cookies: Vec<&str> = h
+        .response_headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert_eq!(client_body(&h), b"created");
+    assert_eq!(h.response("content-length"), Some("7"));
+}
+
+#[test]
+fn get_with_an_event_format_creates_a_body() {
+    let mut f = filter();
+    let mut h = host(
+        "echo",
+        &[(":method", "GET"), (":path", "/x"), (":authority", "h")],
+    );
+    h.route = apigw_route(RequestFormat::Alb, ResponseFormat::Raw);
+    assert_eq!(f.on_request_headers(&mut h, true), HeadersStatus::Continue);
+    let event: serde_json::Value = serde_json::from_slice(&h.body(Body::BufferedRequest)).unwrap();
+    assert_eq!(event["httpMethod"], "GET");
+    assert_eq!(event["body"], "");
+}
+
+#[test]
+fn a_malformed_unwrap_result_is_a_502_not_a_panic() {
+    let mut f = filter();
+    let mut h = host("echo", &get_headers());
+    h.route = apigw_route(RequestFormat::ApigwV1, ResponseFormat::Unwrap);
+    f.on_request_headers(&mut h, true);
+    respond(&mut f, &mut h, &[(":status", "200")], b"[1,2,3]");
+    assert_eq!(h.response(":status"), Some("502"));
+    let body: serde_json::Value = serde_json::from_slice(&client_body(&h)).unwrap();
+    assert_eq!(body["error"], "malformed_function_response");
+    assert_eq!(h.count(Counter::FunctionErrors), 1);
+}
+
+#[test]
+fn source_ports_are_stripped() {
+    assert_eq!(strip_port("192.0.2.7:41234"), "192.0.2.7");
+    assert_eq!(strip_port("[::1]:80"), "::1");
+    assert_eq!(strip_port("::1"), "::1");
+    assert_eq!(strip_port("10.0.0.1"), "10.0.0.1");
 }

@@ -1,0 +1,43 @@
+//! Function discovery: which functions an upstream's account offers, refreshed periodically.
+//!
+//! Flow, per upstream with `spec.discovery.enabled`:
+//!
+//! 1. [`parse_discovery`] validates the `discovery` block at config load ([`DiscoverySettings`]).
+//! 2. On the main thread, every `refresh_interval`, a [`Refresh`] decides which Lambda API
+//!    request to send next ([`ApiRequest`]: `ListFunctions` pages following `NextMarker`, then
+//!    optionally `ListAliases` / `ListVersionsByFunction` per included function) and digests each
+//!    reply. The ABI layer signs each GET with the upstream's credentials and sends it through an
+//!    Envoy config-level HTTP callout; nothing here does I/O or reads the clock.
+//! 3. A completed refresh yields a [`DiscoveredSet`] (`name`, `name:alias`, `name:version`,
+//!    sorted) that is swapped into the upstream's [`FunctionTable`]. Workers read the table on
+//!    every request without a lock: not ready yet → 503, absent → 404.
+//! 4. A failed refresh changes nothing in the table (the previous good set stays in use); the
+//!    next attempt follows [`Backoff`], and warnings are paced by [`LogRateLimiter`].
+//!
+//! [`UpstreamDiscovery`] strings 2–4 together for one upstream: the ABI layer only has to send
+//! what it is told, report replies and arm a timer.
+
+mod backoff;
+mod driver;
+mod glob;
+mod lambda_api;
+mod refresh;
+mod set;
+mod settings;
+mod table;
+
+pub use backoff::{Backoff, LogDecision, LogRateLimiter};
+pub use driver::{Outcome, Report, Step, UpstreamDiscovery, FAILURE_LOG_PERIOD};
+pub use glob::{Glob, NameFilter};
+pub use lambda_api::{
+    classify_status, error_summary, parse_aliases_page, parse_functions_page, parse_versions_page,
+    AliasSummary, ApiCall, ApiRequest, FunctionSummary, Page, PageError, StatusClass,
+    VersionSummary, PAGE_SIZE,
+};
+pub use refresh::{FailureKind, Limits, Refresh, RefreshError};
+pub use set::DiscoveredSet;
+pub use settings::{
+    parse_discovery, parse_duration, DiscoverySettings, DEFAULT_REFRESH_INTERVAL,
+    MIN_REFRESH_INTERVAL,
+};
+pub use table::{FunctionTable, Lookup, Snapshot, TableState};

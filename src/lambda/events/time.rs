@@ -1,0 +1,58 @@
+//! The two time formats events carry, without a date library.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Milliseconds since the epoch (`timeEpoch`, `requestTimeEpoch`).
+pub fn epoch_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `12/Mar/2020:19:03:58 +0000`, the CLF form API Gateway uses.
+pub fn clf(t: SystemTime) -> String {
+    let secs = epoch_millis(t) / 1000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{d:02}/{}/{y:04}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month 1–12, day 1–31), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_like_api_gateway() {
+        // AWS's HTTP API example: "12/Mar/2020:19:03:58 +0000", timeEpoch 1583348638390.
+        let t = UNIX_EPOCH + Duration::from_millis(1_584_039_838_390);
+        assert_eq!(clf(t), "12/Mar/2020:19:03:58 +0000");
+        assert_eq!(epoch_millis(t), 1_584_039_838_390);
+        assert_eq!(clf(UNIX_EPOCH), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}
