@@ -13,6 +13,14 @@
 
 #define envoy_lambda_BODY_RECEIVED_REQUEST 0
 
+#define envoy_lambda_BODY_BUFFERED_REQUEST 1
+
+#define envoy_lambda_BODY_RECEIVED_RESPONSE 2
+
+#define envoy_lambda_BODY_BUFFERED_RESPONSE 3
+
+#define envoy_lambda_ATTRIBUTE_SOURCE_ADDRESS 24
+
 #define envoy_lambda_HEADERS_CONTINUE 0
 
 #define envoy_lambda_HEADERS_STOP_ITERATION 1
@@ -96,11 +104,11 @@ uint32_t envoy_dynamic_module_on_http_filter_request_trailers(envoy_lambda_Filte
 
 uint32_t envoy_dynamic_module_on_http_filter_response_headers(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                               envoy_lambda_FilterModulePtr filter_module_ptr,
-                                                              bool _end_of_stream);
+                                                              bool end_of_stream);
 
-uint32_t envoy_dynamic_module_on_http_filter_response_body(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
-                                                           envoy_lambda_FilterModulePtr _filter_module_ptr,
-                                                           bool _end_of_stream);
+uint32_t envoy_dynamic_module_on_http_filter_response_body(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                           envoy_lambda_FilterModulePtr filter_module_ptr,
+                                                           bool end_of_stream);
 
 uint32_t envoy_dynamic_module_on_http_filter_response_trailers(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
                                                                envoy_lambda_FilterModulePtr _filter_module_ptr);
@@ -203,6 +211,36 @@ extern bool envoy_dynamic_module_callback_http_set_header(envoy_lambda_FilterEnv
                                                           uint32_t header_map,
                                                           struct envoy_lambda_Buffer key,
                                                           struct envoy_lambda_Buffer value);
+
+extern bool envoy_dynamic_module_callback_http_add_header(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                          uint32_t header_map,
+                                                          struct envoy_lambda_Buffer key,
+                                                          struct envoy_lambda_Buffer value);
+
+extern size_t envoy_dynamic_module_callback_http_get_body_size(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                               uint32_t body);
+
+extern bool envoy_dynamic_module_callback_http_drain_body(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                          uint32_t body,
+                                                          size_t len);
+
+extern bool envoy_dynamic_module_callback_http_append_body(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                           uint32_t body,
+                                                           struct envoy_lambda_Buffer data);
+
+extern bool envoy_dynamic_module_callback_http_received_buffered_response_body(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr);
+
+extern bool envoy_dynamic_module_callback_http_filter_get_attribute_string(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                                           uint32_t attribute_id,
+                                                                           struct envoy_lambda_Buffer *out);
+
+/**
+ * Its result (a bool in some ABI versions) is not needed, so none is declared.
+ */
+extern void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                                           struct envoy_lambda_Buffer namespace_,
+                                                                           struct envoy_lambda_Buffer key,
+                                                                           struct envoy_lambda_Buffer value);
 
 extern size_t envoy_dynamic_module_callback_http_get_body_chunks_size(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                                       uint32_t body);
