@@ -19,7 +19,10 @@ use crate::config::{Function, Upstream};
 use crate::host::{body_chunks, replace_body, Body, Counter, Headers, Host, LogLevel};
 use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
 use crate::lambda::response::{map_api_error, unwrap};
-use crate::lambda::{InvocationType, InvokeOptions, LogType, RequestFormat, ResponseFormat};
+use crate::lambda::{
+    InvocationType, InvokeOptions, LogType, RequestFormat, ResponseFormat,
+    LAMBDA_SYNC_PAYLOAD_LIMIT,
+};
 use crate::sigv4::{sign_invoke, InvokeToSign, PayloadHasher};
 
 /// Envoy's headers status values this filter returns.
@@ -146,19 +149,19 @@ impl LambdaFilter {
             hasher: PayloadHasher::new(),
             request,
         });
+        // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts, and results the
+        // response path buffers to rewrite them (up to Lambda's 6 MB).
+        let wanted = limit.max(LAMBDA_SYNC_PAYLOAD_LIMIT) + BUFFER_HEADROOM;
+        if host.buffer_limit() < wanted {
+            host.set_buffer_limit(wanted);
+        }
+        self.state = State::Collecting(pending);
         if end_of_stream {
-            self.state = State::Collecting(pending);
             return match self.finish(host) {
                 Ok(()) => HeadersStatus::Continue,
                 Err(reply) => self.reject_headers(host, reply),
             };
         }
-        // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts.
-        let wanted = limit + BUFFER_HEADROOM;
-        if host.buffer_limit() < wanted {
-            host.set_buffer_limit(wanted);
-        }
-        self.state = State::Collecting(pending);
         HeadersStatus::StopIteration
     }
 

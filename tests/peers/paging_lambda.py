@@ -595,7 +595,8 @@ def main(argv=None) -> int:
     lam.start()
     print(json.dumps({"url": lam.url, "port": lam.port, "functions": lam.functions}), flush=True)
     try:
-        stop.wait()
+        while not stop.wait(0.2):  # short waits: the signal handler runs between them
+            pass
     except KeyboardInterrupt:
         pass
     finally:
