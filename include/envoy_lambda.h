@@ -45,6 +45,10 @@
 
 #define envoy_lambda_METRICS_SUCCESS 0
 
+#define envoy_lambda_CALLOUT_INIT_SUCCESS 0
+
+#define envoy_lambda_CALLOUT_SUCCESS 0
+
 typedef const void *envoy_lambda_ConfigModulePtr;
 
 typedef void *envoy_lambda_ConfigEnvoyPtr;
@@ -57,12 +61,6 @@ typedef struct envoy_lambda_Buffer {
   size_t len;
 } envoy_lambda_Buffer;
 
-typedef const void *envoy_lambda_PerRouteConfigModulePtr;
-
-typedef const void *envoy_lambda_FilterModulePtr;
-
-typedef void *envoy_lambda_FilterEnvoyPtr;
-
 /**
  * One header: key and value byte ranges.
  */
@@ -73,11 +71,32 @@ typedef struct envoy_lambda_HttpHeader {
   size_t value_len;
 } envoy_lambda_HttpHeader;
 
+typedef const void *envoy_lambda_PerRouteConfigModulePtr;
+
+typedef const void *envoy_lambda_FilterModulePtr;
+
+typedef void *envoy_lambda_FilterEnvoyPtr;
+
+typedef void *envoy_lambda_ConfigSchedulerPtr;
+
 const char *envoy_dynamic_module_on_program_init(void);
 
 envoy_lambda_ConfigModulePtr envoy_dynamic_module_on_http_filter_config_new(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
                                                                             struct envoy_lambda_Buffer name,
                                                                             struct envoy_lambda_Buffer config);
+
+void envoy_dynamic_module_on_http_filter_config_scheduled(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
+                                                          envoy_lambda_ConfigModulePtr config_module_ptr,
+                                                          uint64_t event_id);
+
+void envoy_dynamic_module_on_http_filter_config_http_callout_done(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
+                                                                  envoy_lambda_ConfigModulePtr config_module_ptr,
+                                                                  uint64_t callout_id,
+                                                                  uint32_t result,
+                                                                  const struct envoy_lambda_HttpHeader *headers,
+                                                                  size_t headers_len,
+                                                                  const struct envoy_lambda_Buffer *chunks,
+                                                                  size_t chunks_len);
 
 void envoy_dynamic_module_on_http_filter_config_destroy(envoy_lambda_ConfigModulePtr config_module_ptr);
 
@@ -173,6 +192,48 @@ extern uint32_t envoy_dynamic_module_callback_http_filter_config_define_counter(
                                                                                 const struct envoy_lambda_Buffer *label_names,
                                                                                 size_t label_names_len,
                                                                                 size_t *counter_id_out);
+
+extern uint32_t envoy_dynamic_module_callback_http_filter_config_define_gauge(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
+                                                                              struct envoy_lambda_Buffer name,
+                                                                              const struct envoy_lambda_Buffer *label_names,
+                                                                              size_t label_names_len,
+                                                                              size_t *gauge_id_out);
+
+extern uint32_t envoy_dynamic_module_callback_http_filter_config_increment_counter(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
+                                                                                   size_t counter_id,
+                                                                                   const struct envoy_lambda_Buffer *label_values,
+                                                                                   size_t label_values_len,
+                                                                                   uint64_t value);
+
+extern uint32_t envoy_dynamic_module_callback_http_filter_config_set_gauge(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
+                                                                           size_t gauge_id,
+                                                                           const struct envoy_lambda_Buffer *label_values,
+                                                                           size_t label_values_len,
+                                                                           uint64_t value);
+
+extern bool envoy_dynamic_module_callback_is_validation_mode(void);
+
+extern bool envoy_dynamic_module_callback_http_filter_config_get_generic_secret(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
+                                                                                uint64_t handle,
+                                                                                struct envoy_lambda_Buffer *out);
+
+extern envoy_lambda_ConfigSchedulerPtr envoy_dynamic_module_callback_http_filter_config_scheduler_new(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr);
+
+/**
+ * Safe to call from any thread; the event then runs on the main thread.
+ */
+extern void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(envoy_lambda_ConfigSchedulerPtr scheduler,
+                                                                              uint64_t event_id);
+
+extern void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(envoy_lambda_ConfigSchedulerPtr scheduler);
+
+extern uint32_t envoy_dynamic_module_callback_http_filter_config_http_callout(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
+                                                                              uint64_t *callout_id_out,
+                                                                              struct envoy_lambda_Buffer cluster,
+                                                                              const struct envoy_lambda_HttpHeader *headers,
+                                                                              size_t headers_len,
+                                                                              struct envoy_lambda_Buffer body,
+                                                                              uint64_t timeout_ms);
 
 extern uint32_t envoy_dynamic_module_callback_http_filter_increment_counter(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                                             size_t counter_id,

@@ -15,6 +15,7 @@ pub type FilterEnvoyPtr = *mut c_void;
 pub type ConfigModulePtr = *const c_void;
 pub type FilterModulePtr = *const c_void;
 pub type PerRouteConfigModulePtr = *const c_void;
+pub type ConfigSchedulerPtr = *mut c_void;
 
 /// A byte range, owned by whichever side created it; passed by value (two registers).
 #[repr(C)]
@@ -88,6 +89,9 @@ pub const LOG_WARN: u32 = 3;
 pub const LOG_ERROR: u32 = 4;
 // Metrics results.
 pub const METRICS_SUCCESS: u32 = 0;
+// Config-level callout: init result, and the result passed to the done hook.
+pub const CALLOUT_INIT_SUCCESS: u32 = 0;
+pub const CALLOUT_SUCCESS: u32 = 0;
 
 extern "C" {
     pub fn envoy_dynamic_module_callback_log(level: u32, message: Buffer);
@@ -100,6 +104,55 @@ extern "C" {
         label_names_len: usize,
         counter_id_out: *mut usize,
     ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_config_define_gauge(
+        config_envoy_ptr: ConfigEnvoyPtr,
+        name: Buffer,
+        label_names: *const Buffer,
+        label_names_len: usize,
+        gauge_id_out: *mut usize,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_config_increment_counter(
+        config_envoy_ptr: ConfigEnvoyPtr,
+        counter_id: usize,
+        label_values: *const Buffer,
+        label_values_len: usize,
+        value: u64,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_config_set_gauge(
+        config_envoy_ptr: ConfigEnvoyPtr,
+        gauge_id: usize,
+        label_values: *const Buffer,
+        label_values_len: usize,
+        value: u64,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_is_validation_mode() -> bool;
+
+    pub fn envoy_dynamic_module_callback_http_filter_config_get_generic_secret(
+        config_envoy_ptr: ConfigEnvoyPtr,
+        handle: u64,
+        out: *mut Buffer,
+    ) -> bool;
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_new(
+        config_envoy_ptr: ConfigEnvoyPtr,
+    ) -> ConfigSchedulerPtr;
+    /// Safe to call from any thread; the event then runs on the main thread.
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
+        scheduler: ConfigSchedulerPtr,
+        event_id: u64,
+    );
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
+        scheduler: ConfigSchedulerPtr,
+    );
+    pub fn envoy_dynamic_module_callback_http_filter_config_http_callout(
+        config_envoy_ptr: ConfigEnvoyPtr,
+        callout_id_out: *mut u64,
+        cluster: Buffer,
+        headers: *const HttpHeader,
+        headers_len: usize,
+        body: Buffer,
+        timeout_ms: u64,
+    ) -> u32;
+
     pub fn envoy_dynamic_module_callback_http_filter_increment_counter(
         filter_envoy_ptr: FilterEnvoyPtr,
         counter_id: usize,

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::ffi::c_char;
 use std::sync::Arc;
 
+use super::discovery::{DiscoveryMetrics, DiscoveryRuntime};
 use super::envoy_host::EnvoyHost;
 use super::ffi::{
     self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, FilterEnvoyPtr, FilterModulePtr, HttpHeader,
@@ -29,6 +30,8 @@ pub struct ConfigHandle {
     /// One generic-secret subscription handle per `config.secrets()` entry.
     pub secret_handles: Vec<u64>,
     counter_ids: Vec<(Counter, usize)>,
+    /// Main-thread discovery, when an upstream enables it (never in `--mode validate`).
+    discovery: Option<DiscoveryRuntime>,
 }
 
 impl ConfigHandle {
@@ -151,11 +154,179 @@ fn new_config(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<ConfigHa
             );
         }
     }
+    let shared = Arc::new(SharedConfig::new(config));
+    let discovery = if shared.discovered.is_empty() {
+        None
+    } else {
+        let metrics = DiscoveryMetrics {
+            refresh_ok: define(
+                config_envoy_ptr,
+                false,
+                "discovery_refresh_ok",
+                &["upstream"],
+            ),
+            refresh_failed: define(
+                config_envoy_ptr,
+                false,
+                "discovery_refresh_failed",
+                &["upstream", "reason"],
+            ),
+            functions: define(config_envoy_ptr, true, "discovery_functions", &["upstream"]),
+            last_success: define(
+                config_envoy_ptr,
+                true,
+                "discovery_last_success_unix_seconds",
+                &["upstream"],
+            ),
+            function_present: define(
+                config_envoy_ptr,
+                true,
+                "discovered_function",
+                &["upstream", "function"],
+            ),
+        };
+        // SAFETY: a plain query, valid on the main thread where config_new runs.
+        if unsafe { ffi::envoy_dynamic_module_callback_is_validation_mode() } {
+            None
+        } else {
+            DiscoveryRuntime::start(config_envoy_ptr, &shared, &secret_handles, metrics)
+        }
+    };
     Ok(ConfigHandle {
-        shared: Arc::new(SharedConfig::new(config)),
+        shared,
         secret_handles,
         counter_ids,
+        discovery,
     })
+}
+
+/// Defines a labelled counter or gauge (config_new only); `None` if Envoy refuses.
+fn define(
+    config_envoy_ptr: ConfigEnvoyPtr,
+    gauge: bool,
+    name: &str,
+    labels: &[&str],
+) -> Option<usize> {
+    let labels: Vec<Buffer> = labels
+        .iter()
+        .map(|l| Buffer::from_slice(l.as_bytes()))
+        .collect();
+    let mut id = 0usize;
+    // SAFETY: `config_envoy_ptr` is live during config_new; every buffer outlives the call.
+    let rc = unsafe {
+        if gauge {
+            ffi::envoy_dynamic_module_callback_http_filter_config_define_gauge(
+                config_envoy_ptr,
+                Buffer::from_slice(name.as_bytes()),
+                labels.as_ptr(),
+                labels.len(),
+                &mut id,
+            )
+        } else {
+            ffi::envoy_dynamic_module_callback_http_filter_config_define_counter(
+                config_envoy_ptr,
+                Buffer::from_slice(name.as_bytes()),
+                labels.as_ptr(),
+                labels.len(),
+                &mut id,
+            )
+        }
+    };
+    if rc == ffi::METRICS_SUCCESS {
+        Some(id)
+    } else {
+        envoy_log(
+            ffi::LOG_WARN,
+            &format!("envoy-lambda: could not define metric {name} ({rc})"),
+        );
+        None
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
+    config_envoy_ptr: ConfigEnvoyPtr,
+    config_module_ptr: ConfigModulePtr,
+    event_id: u64,
+) {
+    guard(
+        "http_filter_config_scheduled",
+        || (),
+        || {
+            // SAFETY: Envoy passes the config it got from config_new, still alive.
+            let config = unsafe { config_ref(config_module_ptr) };
+            if let Some(d) = &config.discovery {
+                d.on_scheduled(config_envoy_ptr, event_id);
+            }
+        },
+    )
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
+    config_envoy_ptr: ConfigEnvoyPtr,
+    config_module_ptr: ConfigModulePtr,
+    callout_id: u64,
+    result: u32,
+    headers: *const HttpHeader,
+    headers_len: usize,
+    chunks: *const Buffer,
+    chunks_len: usize,
+) {
+    guard(
+        "http_filter_config_http_callout_done",
+        || (),
+        || {
+            // SAFETY: Envoy passes the config it got from config_new, still alive.
+            let config = unsafe { config_ref(config_module_ptr) };
+            let Some(d) = &config.discovery else { return };
+            // SAFETY: Envoy passes `headers_len` headers and `chunks_len` chunks (or null pointers
+            // with zero lengths), valid for the duration of this hook.
+            let (headers, chunks) = unsafe {
+                (
+                    slice_or_empty(headers, headers_len),
+                    slice_or_empty(chunks, chunks_len),
+                )
+            };
+            let status = headers
+                .iter()
+                // SAFETY: each header's ranges point into Envoy's reply, valid during this hook.
+                .map(|h| unsafe {
+                    (
+                        Buffer {
+                            ptr: h.key_ptr,
+                            len: h.key_len,
+                        }
+                        .as_slice(),
+                        Buffer {
+                            ptr: h.value_ptr,
+                            len: h.value_len,
+                        }
+                        .as_slice(),
+                    )
+                })
+                .find(|(k, _)| *k == b":status")
+                .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+                .unwrap_or(0);
+            let mut body = Vec::new();
+            for chunk in chunks {
+                // SAFETY: as above, for the body chunks.
+                body.extend_from_slice(unsafe { chunk.as_slice() });
+            }
+            d.on_callout_done(config_envoy_ptr, callout_id, result, status, &body);
+        },
+    )
+}
+
+/// # Safety
+/// `ptr` must be null (then `len` is ignored) or valid for `len` elements for `'a`.
+unsafe fn slice_or_empty<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: non-null and valid for `len` elements, as the caller guarantees.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
 }
 
 #[no_mangle]
@@ -168,7 +339,11 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(
         || {
             if !config_module_ptr.is_null() {
                 // SAFETY: Envoy destroys each config it got from config_new exactly once.
-                drop(unsafe { Box::from_raw(config_module_ptr as *mut Arc<ConfigHandle>) });
+                let handle = unsafe { Box::from_raw(config_module_ptr as *mut Arc<ConfigHandle>) };
+                // Streams may still hold the handle; discovery stops with the config.
+                if let Some(d) = &handle.discovery {
+                    d.shutdown();
+                }
             }
         },
     )

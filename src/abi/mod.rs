@@ -8,6 +8,7 @@
 //! Facts about this ABI that were verified against the real binary are in `docs/abi-notes.md`.
 #![allow(unsafe_code)]
 
+mod discovery;
 mod envoy_host;
 pub mod ffi;
 mod guard;

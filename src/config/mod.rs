@@ -4,10 +4,12 @@
 //! `{"upstreams": [<that document>, …]}` for several upstreams. Envoy hands it over as the bytes
 //! of a `google.protobuf.StringValue` (JSON) or as a `google.protobuf.Struct` rendered to JSON.
 
+mod path_template;
 mod raw;
 pub mod route_registry;
 mod validated;
 
+pub use path_template::PathTemplate;
 pub use validated::{
-    ConfigError, Endpoint, FilterConfig, Function, RouteTarget, SecretRef, Upstream,
+    ConfigError, Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretRef, Upstream,
 };

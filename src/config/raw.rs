@@ -33,6 +33,9 @@ pub(super) struct RawAwsSpec {
     /// An Envoy `ConfigSource` for the secret (SDS); absent means a static bootstrap secret.
     #[serde(default)]
     pub secret_source: Option<serde_json::Value>,
+    /// Function discovery (`discovery::parse_discovery` validates it).
+    #[serde(default)]
+    pub discovery: Option<serde_json::Value>,
     // Invocation defaults for every route to this upstream (see `lambda::InvokeOptions`).
     #[serde(default)]
     pub invocation_type: Option<InvocationType>,
@@ -76,7 +79,12 @@ pub(super) struct RawFunctionSpec {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRouteTarget {
     pub upstream: String,
-    pub function: String,
+    /// A function of the upstream by name …
+    #[serde(default)]
+    pub function: Option<String>,
+    /// … or taken from the request path (`/lambda/{function}`).
+    #[serde(default)]
+    pub path_template: Option<String>,
     // Overrides of the upstream's invocation defaults for this route.
     #[serde(default)]
     pub invocation_type: Option<InvocationType>,

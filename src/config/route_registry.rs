@@ -9,13 +9,25 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use super::{ConfigError, FilterConfig, RouteTarget};
+use super::{ConfigError, FilterConfig, FunctionRef, RouteTarget};
 
 #[derive(Default)]
 pub struct RouteRegistry {
     pending: Vec<RouteTarget>,
-    /// upstream → function names, over every filter config loaded in this process.
-    known: HashMap<String, HashSet<String>>,
+    /// upstream → what its routes may name, over every filter config loaded in this process.
+    known: HashMap<String, Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    functions: HashSet<String>,
+    discovery: bool,
+}
+
+impl Known {
+    fn allows(&self, function: &str) -> bool {
+        self.discovery || self.functions.contains(function)
+    }
 }
 
 static GLOBAL: Mutex<Option<RouteRegistry>> = Mutex::new(None);
@@ -41,14 +53,13 @@ impl RouteRegistry {
                     target.upstream
                 ),
             }),
-            Some(functions) if !functions.contains(&target.function) => Err(ConfigError {
-                field: "function".into(),
-                message: format!(
-                    "upstream '{}' has no function '{}'",
-                    target.upstream, target.function
-                ),
-            }),
-            Some(_) => Ok(()),
+            Some(entry) => match &target.function {
+                FunctionRef::Named(f) if !entry.allows(f) => Err(ConfigError {
+                    field: "function".into(),
+                    message: format!("upstream '{}' has no function '{f}'", target.upstream),
+                }),
+                _ => Ok(()),
+            },
         }
     }
 
@@ -64,21 +75,23 @@ impl RouteRegistry {
                     ),
                 });
             };
-            if !upstream.functions.contains_key(&target.function) {
-                return Err(ConfigError {
-                    field: "typed_per_filter_config.function".into(),
-                    message: format!(
-                        "a route names function '{}', which upstream '{}' does not define",
-                        target.function, target.upstream
-                    ),
-                });
+            if let FunctionRef::Named(f) = &target.function {
+                // With discovery on, any name may become valid later: checked per request.
+                if upstream.discovery.is_none() && !upstream.functions.contains_key(f) {
+                    return Err(ConfigError {
+                        field: "typed_per_filter_config.function".into(),
+                        message: format!(
+                            "a route names function '{f}', which upstream '{}' does not define",
+                            target.upstream
+                        ),
+                    });
+                }
             }
         }
         for upstream in config.upstreams() {
-            self.known
-                .entry(upstream.name.clone())
-                .or_default()
-                .extend(upstream.functions.keys().cloned());
+            let known = self.known.entry(upstream.name.clone()).or_default();
+            known.functions.extend(upstream.functions.keys().cloned());
+            known.discovery |= upstream.discovery.is_some();
         }
         Ok(())
     }
@@ -99,7 +112,7 @@ mod tests {
     fn target(u: &str, f: &str) -> RouteTarget {
         RouteTarget {
             upstream: u.into(),
-            function: f.into(),
+            function: FunctionRef::Named(f.into()),
             overrides: Default::default(),
         }
     }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawUpstream};
+use super::PathTemplate;
+use crate::discovery::{parse_discovery, DiscoverySettings};
 use crate::lambda::{
     encode_client_context, invoke_path, FunctionName, InvocationType, InvokeOptions,
     InvokeOverrides, LogType, Qualifier, RequestFormat, ResponseFormat,
@@ -55,7 +57,10 @@ pub struct Upstream {
     pub endpoint: Endpoint,
     /// Invocation defaults; a route's overrides apply on top.
     pub options: InvokeOptions,
+    /// Functions named in the config; they win over discovered ones with the same name.
     pub functions: HashMap<String, Arc<Function>>,
+    /// Present when `spec.discovery.enabled`.
+    pub discovery: Option<DiscoverySettings>,
 }
 
 /// Where the Lambda API is: decides the `:authority` that is sent and signed.
@@ -86,8 +91,17 @@ pub struct SecretRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTarget {
     pub upstream: String,
-    pub function: String,
+    pub function: FunctionRef,
     pub overrides: InvokeOverrides,
+}
+
+/// How a route names its function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionRef {
+    /// A function of the upstream's config, or a discovered one (`name`, `name:alias`).
+    Named(String),
+    /// Taken from the request path; resolved like `Named` at request time.
+    FromPath(PathTemplate),
 }
 
 impl FilterConfig {
@@ -187,6 +201,10 @@ impl FilterConfig {
             &format!("{at}spec."),
         )?
         .apply_to(&InvokeOptions::default());
+        let discovery = match &spec.discovery {
+            None => None,
+            Some(v) => Some(parse_discovery(v, &format!("{at}spec."))?).filter(|d| d.enabled),
+        };
 
         let mut functions = HashMap::new();
         for (j, f) in raw.functions.into_iter().enumerate() {
@@ -207,6 +225,7 @@ impl FilterConfig {
             endpoint,
             options,
             functions,
+            discovery,
         })
     }
 
@@ -308,6 +327,19 @@ fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Functio
     })
 }
 
+impl Function {
+    /// A function found by discovery: `name`, `name:alias` or `name:version`.
+    pub fn discovered(name: &str) -> Result<Self, String> {
+        let function_name = FunctionName::parse(name).map_err(|e| e.0)?;
+        Ok(Self {
+            name: name.to_owned(),
+            invoke_path: invoke_path(&function_name, None),
+            function_name,
+            qualifier: None,
+        })
+    }
+}
+
 impl RouteTarget {
     /// Parses a per-route config: `{"upstream": "...", "function": "..."}`.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
@@ -316,9 +348,24 @@ impl RouteTarget {
         if raw.upstream.is_empty() {
             return Err(err("upstream", "must not be empty"));
         }
-        if raw.function.is_empty() {
-            return Err(err("function", "must not be empty"));
-        }
+        let function =
+            match (raw.function, raw.path_template) {
+                (Some(f), None) if !f.is_empty() => FunctionRef::Named(f),
+                (Some(_), None) => return Err(err("function", "must not be empty")),
+                (None, Some(t)) => FunctionRef::FromPath(
+                    PathTemplate::parse(&t).map_err(|m| err("path_template", m))?,
+                ),
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        "path_template",
+                        "give either function or path_template, not both",
+                    ))
+                }
+                (None, None) => return Err(err(
+                    "function",
+                    "missing: name a function, or give a path_template such as /lambda/{function}",
+                )),
+            };
         let overrides = invoke_overrides(
             raw.invocation_type,
             raw.log_type,
@@ -329,7 +376,7 @@ impl RouteTarget {
         )?;
         Ok(Self {
             upstream: raw.upstream,
-            function: raw.function,
+            function,
             overrides,
         })
     }
@@ -573,7 +620,23 @@ mod tests {
     fn route_target() {
         let t = RouteTarget::from_json(br#"{"upstream":"u","function":"f"}"#).unwrap();
         assert_eq!(t.upstream, "u");
-        assert_eq!(t.function, "f");
+        assert_eq!(t.function, FunctionRef::Named("f".into()));
+        let t =
+            RouteTarget::from_json(br#"{"upstream":"u","path_template":"/l/{function}"}"#).unwrap();
+        assert!(matches!(t.function, FunctionRef::FromPath(_)));
+        for (bad, field) in [
+            (
+                &br#"{"upstream":"u","path_template":"/l/x"}"#[..],
+                "path_template",
+            ),
+            (
+                br#"{"upstream":"u","function":"f","path_template":"/l/{function}"}"#,
+                "path_template",
+            ),
+            (br#"{"upstream":"u","function":""}"#, "function"),
+        ] {
+            assert_eq!(RouteTarget::from_json(bad).unwrap_err().field, field);
+        }
         assert_eq!(
             RouteTarget::from_json(br#"{"upstream":"u"}"#)
                 .unwrap_err()

@@ -69,11 +69,20 @@ pub struct UpstreamDiscovery {
 
 impl UpstreamDiscovery {
     pub fn new(upstream: impl Into<String>, settings: DiscoverySettings) -> Self {
+        Self::with_table(upstream, settings, Arc::new(FunctionTable::new()))
+    }
+
+    /// Like `new`, publishing into a table the workers already hold.
+    pub fn with_table(
+        upstream: impl Into<String>,
+        settings: DiscoverySettings,
+        table: Arc<FunctionTable>,
+    ) -> Self {
         Self {
             upstream: upstream.into(),
             backoff: Backoff::new(settings.refresh_interval),
             settings,
-            table: Arc::new(FunctionTable::new()),
+            table,
             log_limiter: LogRateLimiter::new(FAILURE_LOG_PERIOD),
             current: None,
         }

@@ -18,6 +18,7 @@
 //! what it is told, report replies and arm a timer.
 
 mod backoff;
+mod callout;
 mod driver;
 mod glob;
 mod lambda_api;
@@ -27,6 +28,7 @@ mod settings;
 mod table;
 
 pub use backoff::{Backoff, LogDecision, LogRateLimiter};
+pub use callout::signed_headers;
 pub use driver::{Outcome, Report, Step, UpstreamDiscovery, FAILURE_LOG_PERIOD};
 pub use glob::{Glob, NameFilter};
 pub use lambda_api::{

@@ -2,7 +2,7 @@
 //!
 //! ```json
 //! "discovery": {
-//!   "enabled": true, "refresh_interval": "30s",
+//!   "enabled": true, "cluster": "lambda_us_east_1", "refresh_interval": "30s",
 //!   "include": ["orders-*"], "exclude": ["*-test"],
 //!   "aliases": true, "versions": false
 //! }
@@ -27,6 +27,9 @@ pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 struct RawDiscovery {
     #[serde(default)]
     enabled: bool,
+    /// The Envoy cluster the Lambda API calls go through (Envoy's own HTTP client).
+    #[serde(default)]
+    cluster: Option<String>,
     /// A duration string (`"30s"`) or an integer number of seconds; checked by hand so that the
     /// error says which forms are accepted.
     #[serde(default)]
@@ -45,6 +48,8 @@ struct RawDiscovery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoverySettings {
     pub enabled: bool,
+    /// The Envoy cluster that reaches the Lambda API endpoint (required when enabled).
+    pub cluster: String,
     pub refresh_interval: Duration,
     /// Applied to the function's own name (not to `name:alias`).
     pub filter: NameFilter,
@@ -58,6 +63,7 @@ impl Default for DiscoverySettings {
     fn default() -> Self {
         Self {
             enabled: false,
+            cluster: String::new(),
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
             filter: NameFilter::default(),
             aliases: false,
@@ -110,8 +116,16 @@ pub fn parse_discovery(
         Some(list) => Some(globs(&list, &format!("{here}.include"))?),
     };
     let exclude = globs(&raw.exclude, &format!("{here}.exclude"))?;
+    let cluster = raw.cluster.unwrap_or_default();
+    if raw.enabled && cluster.trim().is_empty() {
+        return Err(err(
+            format!("{here}.cluster"),
+            "is required when discovery is enabled: the Envoy cluster that reaches the Lambda API",
+        ));
+    }
     Ok(DiscoverySettings {
         enabled: raw.enabled,
+        cluster,
         refresh_interval,
         filter: NameFilter { include, exclude },
         aliases: raw.aliases,
@@ -219,16 +233,24 @@ mod tests {
     #[test]
     fn full_document() {
         let d = parse(json!({
-            "enabled": true, "refresh_interval": "30s",
+            "enabled": true, "cluster": "lambda", "refresh_interval": "30s",
             "include": ["orders-*", "billing"], "exclude": ["*-test"],
             "aliases": true, "versions": true
         }))
         .unwrap();
         assert!(d.enabled && d.aliases && d.versions);
+        assert_eq!(d.cluster, "lambda");
         assert_eq!(d.refresh_interval, Duration::from_secs(30));
         assert!(d.filter.allows("orders-api"));
         assert!(!d.filter.allows("orders-test"));
         assert!(!d.filter.allows("shipping"));
+    }
+
+    #[test]
+    fn enabled_needs_a_cluster() {
+        let e = parse(json!({"enabled": true})).unwrap_err();
+        assert_eq!(e.field, "upstreams[0].spec.discovery.cluster");
+        assert!(parse(json!({"enabled": false})).is_ok());
     }
 
     #[test]

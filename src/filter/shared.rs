@@ -1,13 +1,21 @@
-//! What all streams of one filter config share: the validated config and credential caches.
+//! What all streams of one filter config share: the validated config, credential caches and
+//! the discovered-function tables.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::config::FilterConfig;
 use crate::credentials::CredentialCache;
+use crate::discovery::FunctionTable;
 
 #[derive(Debug)]
 pub struct SharedConfig {
     pub config: FilterConfig,
     /// One cache per entry of `config.secrets()`, same index.
     pub credentials: Vec<CredentialCache>,
+    /// Upstream name → its discovered functions, for upstreams with discovery enabled.
+    /// Filled by the main thread's discovery; read lock-free by the workers.
+    pub discovered: HashMap<String, Arc<FunctionTable>>,
 }
 
 impl SharedConfig {
@@ -17,9 +25,15 @@ impl SharedConfig {
             .iter()
             .map(|_| CredentialCache::default())
             .collect();
+        let discovered = config
+            .upstreams()
+            .filter(|u| u.discovery.is_some())
+            .map(|u| (u.name.clone(), Arc::new(FunctionTable::new())))
+            .collect();
         Self {
             config,
             credentials,
+            discovered,
         }
     }
 }

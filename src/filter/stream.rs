@@ -7,6 +7,7 @@
 //! errors become 502, Lambda API errors are mapped, and `unwrap` turns the function's result
 //! into the HTTP response it describes. Everything runs on the worker thread; nothing blocks.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -15,7 +16,8 @@ use sha2::{Digest, Sha256};
 use super::client_headers::must_not_reach_aws;
 use super::reply::LocalReply;
 use super::shared::SharedConfig;
-use crate::config::{Function, Upstream};
+use crate::config::{Function, FunctionRef, Upstream};
+use crate::discovery::Lookup;
 use crate::host::{body_chunks, replace_body, Body, Counter, Headers, Host, LogLevel};
 use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
 use crate::lambda::response::{map_api_error, unwrap};
@@ -118,16 +120,9 @@ impl LambdaFilter {
             );
             return self.reject_headers(host, reply);
         };
-        let Some(function) = upstream.functions.get(&target.function).cloned() else {
-            let reply = LocalReply::new(
-                404,
-                "unknown_function",
-                format!(
-                    "upstream '{}' has no function '{}'",
-                    upstream.name, target.function
-                ),
-            );
-            return self.reject_headers(host, reply);
+        let function = match self.resolve_function(host, &upstream, &target.function) {
+            Ok(f) => f,
+            Err(reply) => return self.reject_headers(host, reply),
         };
         let options = target.overrides.apply_to(&upstream.options);
         let limit = options.invocation_type.payload_limit();
@@ -163,6 +158,58 @@ impl LambdaFilter {
             };
         }
         HeadersStatus::StopIteration
+    }
+
+    /// The route's function: from the config (these always win), else from discovery.
+    fn resolve_function(
+        &self,
+        host: &dyn Host,
+        upstream: &Upstream,
+        function: &FunctionRef,
+    ) -> Result<Arc<Function>, LocalReply> {
+        let name = match function {
+            FunctionRef::Named(name) => Cow::Borrowed(name.as_str()),
+            FunctionRef::FromPath(template) => {
+                let path = host
+                    .header(Headers::Request, ":path")
+                    .and_then(|p| std::str::from_utf8(p).ok())
+                    .unwrap_or("");
+                Cow::Owned(template.extract(path).ok_or_else(|| {
+                    LocalReply::new(
+                        404,
+                        "unknown_function",
+                        "the request path names no function",
+                    )
+                })?)
+            }
+        };
+        if let Some(f) = upstream.functions.get(name.as_ref()) {
+            return Ok(Arc::clone(f));
+        }
+        let not_found = || {
+            LocalReply::new(
+                404,
+                "unknown_function",
+                format!("upstream '{}' has no function '{name}'", upstream.name),
+            )
+        };
+        let Some(table) = self.shared.discovered.get(&upstream.name) else {
+            return Err(not_found());
+        };
+        match table.lookup(&name) {
+            Lookup::Found => Function::discovered(&name)
+                .map(Arc::new)
+                .map_err(|_| not_found()),
+            Lookup::NotFound => Err(not_found()),
+            Lookup::NotReady => Err(LocalReply::new(
+                503,
+                "discovery_pending",
+                format!(
+                    "upstream '{}' has not finished listing its functions yet; retry shortly",
+                    upstream.name
+                ),
+            )),
+        }
     }
 
     pub fn on_request_body(&mut self, host: &mut dyn Host, end_of_stream: bool) -> BodyStatus {

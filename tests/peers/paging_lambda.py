@@ -283,6 +283,11 @@ class PagingLambda:
         with self._lock:
             self._failures.extend([status] * n)
 
+    def clear_failures(self) -> None:
+        """Answer normally again (cancel what fail_next queued)."""
+        with self._lock:
+            self._failures.clear()
+
     # -- inspection -----------------------------------------------------------
     def _record(self, rec: Recorded) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ fn filter() -> LambdaFilter {
 fn route(function: &str, overrides: InvokeOverrides) -> Option<Arc<RouteTarget>> {
     Some(Arc::new(RouteTarget {
         upstream: "moto".into(),
-        function: function.into(),
+        function: crate::config::FunctionRef::Named(function.into()),
         overrides,
     }))
 }
@@ -266,7 +266,7 @@ fn unknown_function_and_upstream_are_clear_errors() {
     let mut h = host("echo", &get_headers());
     h.route = Some(Arc::new(RouteTarget {
         upstream: "other".into(),
-        function: "echo".into(),
+        function: crate::config::FunctionRef::Named("echo".into()),
         overrides: InvokeOverrides::default(),
     }));
     f.on_request_headers(&mut h, true);
@@ -566,4 +566,79 @@ fn source_ports_are_stripped() {
     assert_eq!(strip_port("[::1]:80"), "::1");
     assert_eq!(strip_port("::1"), "::1");
     assert_eq!(strip_port("10.0.0.1"), "10.0.0.1");
+}
+
+mod discovery {
+    use super::*;
+    use crate::config::{FunctionRef, PathTemplate};
+    use crate::discovery::DiscoveredSet;
+
+    fn discovering_filter() -> (LambdaFilter, Arc<SharedConfig>) {
+        let config = FilterConfig::from_json(
+            br#"{"name":"acct","spec":{"region":"us-east-1","secret_ref":"creds",
+                 "discovery":{"enabled":true,"cluster":"lambda"}},
+                 "functions":[{"name":"orders","spec":{"function_name":"orders-v2"}}]}"#,
+        )
+        .unwrap();
+        let shared = Arc::new(SharedConfig::new(config));
+        (LambdaFilter::new(Arc::clone(&shared)), shared)
+    }
+
+    fn template_host(path: &str) -> FakeHost {
+        let mut h = host("unused", &[(":method", "GET"), (":path", path)]);
+        h.route = Some(Arc::new(RouteTarget {
+            upstream: "acct".into(),
+            function: FunctionRef::FromPath(PathTemplate::parse("/lambda/{function}").unwrap()),
+            overrides: InvokeOverrides::default(),
+        }));
+        h
+    }
+
+    #[test]
+    fn before_the_first_listing_discovered_names_answer_503() {
+        let (mut f, _) = discovering_filter();
+        let mut h = template_host("/lambda/billing");
+        f.on_request_headers(&mut h, true);
+        assert_eq!(h.reply.as_ref().unwrap().status, 503);
+        assert_eq!(reply_json(&h)["error"], "discovery_pending");
+        // …while a static function works at once.
+        let (mut f, _) = discovering_filter();
+        let mut h = template_host("/lambda/orders");
+        assert_eq!(f.on_request_headers(&mut h, true), HeadersStatus::Continue);
+        assert_eq!(
+            h.request(":path"),
+            Some("/2015-03-31/functions/orders-v2/invocations")
+        );
+    }
+
+    #[test]
+    fn discovered_names_and_aliases_are_invoked_unknown_ones_are_404() {
+        let (_, shared) = discovering_filter();
+        shared.discovered["acct"].publish(
+            DiscoveredSet::from_names(["billing", "billing:live", "orders"]),
+            std::time::SystemTime::now(),
+        );
+        let run = |path: &str| {
+            let mut f = LambdaFilter::new(Arc::clone(&shared));
+            let mut h = template_host(path);
+            f.on_request_headers(&mut h, true);
+            h
+        };
+        let h = run("/lambda/billing%3Alive");
+        assert!(h.reply.is_none());
+        assert_eq!(
+            h.request(":path"),
+            Some("/2015-03-31/functions/billing%3Alive/invocations")
+        );
+        let h = run("/lambda/orders");
+        assert_eq!(
+            h.request(":path"),
+            Some("/2015-03-31/functions/orders-v2/invocations"),
+            "the static function wins over the discovered one"
+        );
+        let h = run("/lambda/payroll");
+        assert_eq!(h.reply.as_ref().unwrap().status, 404);
+        let h = run("/elsewhere");
+        assert_eq!(h.reply.as_ref().unwrap().status, 404);
+    }
 }
