@@ -80,6 +80,14 @@ pub trait Host {
     fn header(&self, map: Headers, name: &str) -> Option<&[u8]>;
     /// Every header as (name, value), pseudo-headers included, in Envoy's order. Copies.
     fn headers(&self, map: Headers) -> Vec<(String, String)>;
+    /// The names of the headers for which `pred` holds (copies only those).
+    fn header_names_matching(&self, map: Headers, pred: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.headers(map)
+            .into_iter()
+            .filter(|(k, _)| pred(k))
+            .map(|(k, _)| k)
+            .collect()
+    }
     /// Replaces every value of `name`.
     fn set_header(&mut self, map: Headers, name: &str, value: &str);
     /// Adds one more value (e.g. a second `set-cookie`).
@@ -88,6 +96,12 @@ pub trait Host {
 
     /// The chunks of `body`, pointing into Envoy's buffers (no copy of the bytes).
     fn chunks(&self, body: Body) -> Vec<&[u8]>;
+    /// Feeds `f` each chunk of `body`, in place; the hot path's allocation-free variant.
+    fn for_each_chunk(&self, body: Body, f: &mut dyn FnMut(&[u8])) {
+        for chunk in self.chunks(body) {
+            f(chunk);
+        }
+    }
     fn body_len(&self, body: Body) -> u64;
     fn drain_body(&mut self, body: Body, len: u64);
     /// Appends to `body`; false if Envoy has no such buffer at this point.

@@ -11,6 +11,7 @@
 //! - [`filter`]: the per-stream state machine (headers → body → sign → continue).
 
 pub mod abi;
+mod clock;
 pub mod config;
 pub mod credentials;
 pub mod discovery;

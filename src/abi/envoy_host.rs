@@ -31,11 +31,60 @@ fn body_id(body: Body) -> u32 {
     }
 }
 
+/// # Safety
+/// `h` must have been filled by Envoy for a header map that is still unchanged.
+unsafe fn raw_header(h: &HttpHeader) -> (&[u8], &[u8]) {
+    // SAFETY: as the caller guarantees, both ranges are Envoy's live header bytes.
+    unsafe {
+        (
+            Buffer {
+                ptr: h.key_ptr,
+                len: h.key_len,
+            }
+            .as_slice(),
+            Buffer {
+                ptr: h.value_ptr,
+                len: h.value_len,
+            }
+            .as_slice(),
+        )
+    }
+}
+
 fn text(s: &str) -> Buffer {
     Buffer::from_slice(s.as_bytes())
 }
 
+/// Up to this many headers or body chunks are read into a stack array, not a `Vec`.
+const STACK_ITEMS: usize = 64;
+
 impl<'a> EnvoyHost<'a> {
+    /// Calls `f` with Envoy's header array for `map` (names and values point into the map).
+    fn with_raw_headers<R>(&self, map: Headers, f: impl FnOnce(&[HttpHeader]) -> R) -> R {
+        let map = map_id(map);
+        // SAFETY: `self.ptr` is live for this hook.
+        let n = unsafe { ffi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, map) };
+        let empty = HttpHeader {
+            key_ptr: std::ptr::null(),
+            key_len: 0,
+            value_ptr: std::ptr::null(),
+            value_len: 0,
+        };
+        let mut stack = [empty; STACK_ITEMS];
+        let mut heap = Vec::new();
+        let out: &mut [HttpHeader] = if n <= STACK_ITEMS {
+            &mut stack[..n]
+        } else {
+            heap.resize(n, empty);
+            &mut heap
+        };
+        // SAFETY: `out` has room for the `n` entries Envoy reported for this map.
+        let ok = unsafe {
+            ffi::envoy_dynamic_module_callback_http_get_headers(self.ptr, map, out.as_mut_ptr())
+        };
+        f(if ok { out } else { &[] })
+    }
+
     /// # Safety
     /// `ptr` must be the `filter_envoy_ptr` Envoy passed to the hook being run, and the value
     /// must not outlive that hook.
@@ -78,47 +127,31 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn headers(&self, map: Headers) -> Vec<(String, String)> {
-        let map = map_id(map);
-        // SAFETY: `self.ptr` is live for this hook.
-        let n = unsafe { ffi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, map) };
-        let empty = HttpHeader {
-            key_ptr: std::ptr::null(),
-            key_len: 0,
-            value_ptr: std::ptr::null(),
-            value_len: 0,
-        };
-        let mut headers = vec![empty; n];
-        // SAFETY: `headers` has room for the `n` entries Envoy reported for this map.
-        let ok = unsafe {
-            ffi::envoy_dynamic_module_callback_http_get_headers(self.ptr, map, headers.as_mut_ptr())
-        };
-        if !ok {
-            return Vec::new();
-        }
-        headers
-            .iter()
-            .map(|h| {
-                // SAFETY: Envoy filled both ranges with bytes of the live header map.
-                let (k, v) = unsafe {
+        self.with_raw_headers(map, |headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    // SAFETY: Envoy filled both ranges with bytes of the live header map.
+                    let (k, v) = unsafe { raw_header(h) };
                     (
-                        Buffer {
-                            ptr: h.key_ptr,
-                            len: h.key_len,
-                        }
-                        .as_slice(),
-                        Buffer {
-                            ptr: h.value_ptr,
-                            len: h.value_len,
-                        }
-                        .as_slice(),
+                        String::from_utf8_lossy(k).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
                     )
-                };
-                (
-                    String::from_utf8_lossy(k).into_owned(),
-                    String::from_utf8_lossy(v).into_owned(),
-                )
-            })
-            .collect()
+                })
+                .collect()
+        })
+    }
+
+    fn header_names_matching(&self, map: Headers, pred: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.with_raw_headers(map, |headers| {
+            headers
+                .iter()
+                // SAFETY: Envoy filled the key range with bytes of the live header map.
+                .filter_map(|h| std::str::from_utf8(unsafe { raw_header(h) }.0).ok())
+                .filter(|k| pred(k))
+                .map(str::to_owned)
+                .collect()
+        })
     }
 
     fn set_header(&mut self, map: Headers, name: &str, value: &str) {
@@ -184,6 +217,35 @@ impl Host for EnvoyHost<'_> {
             // the body changes, which needs `&mut self`.
             .map(|c| unsafe { c.as_slice() })
             .collect()
+    }
+
+    fn for_each_chunk(&self, body: Body, f: &mut dyn FnMut(&[u8])) {
+        let sel = body_id(body);
+        // SAFETY: `self.ptr` is live for this hook.
+        let n =
+            unsafe { ffi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.ptr, sel) };
+        if n == 0 {
+            return;
+        }
+        let mut stack = [Buffer::EMPTY; STACK_ITEMS];
+        let mut heap = Vec::new();
+        let out: &mut [Buffer] = if n <= STACK_ITEMS {
+            &mut stack[..n]
+        } else {
+            heap.resize(n, Buffer::EMPTY);
+            &mut heap
+        };
+        // SAFETY: `out` has room for the `n` descriptors Envoy reported.
+        let ok = unsafe {
+            ffi::envoy_dynamic_module_callback_http_get_body_chunks(self.ptr, sel, out.as_mut_ptr())
+        };
+        if !ok {
+            return;
+        }
+        for chunk in out.iter() {
+            // SAFETY: each descriptor points into Envoy's body slices, valid during this hook.
+            f(unsafe { chunk.as_slice() });
+        }
     }
 
     fn body_len(&self, body: Body) -> u64 {

@@ -25,7 +25,7 @@ use crate::lambda::{
     InvocationType, InvokeOptions, LogType, RequestFormat, ResponseFormat,
     LAMBDA_SYNC_PAYLOAD_LIMIT,
 };
-use crate::sigv4::{sign_invoke, InvokeToSign, PayloadHasher};
+use crate::sigv4::{sign_invoke, sign_invoke_fast, InvokeToSign, PayloadHasher};
 
 /// Envoy's headers status values this filter returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,10 +227,9 @@ impl LambdaFilter {
                 // The received data is the whole buffer (a resumed stream): start over with it.
                 pending.hasher = PayloadHasher::new();
             }
-            for chunk in host.chunks(Body::ReceivedRequest) {
-                pending.hasher.update(chunk);
-            }
-            pending.hasher.len()
+            let hasher = &mut pending.hasher;
+            host.for_each_chunk(Body::ReceivedRequest, &mut |chunk| hasher.update(chunk));
+            hasher.len()
         };
         let limit = pending.options.invocation_type.payload_limit();
         if received_len > limit {
@@ -470,39 +469,57 @@ impl LambdaFilter {
                 host.log(LogLevel::Warn, &message);
                 LocalReply::new(503, "credentials_unavailable", message)
             })?;
-        let mut extra: Vec<(&str, &str)> = Vec::with_capacity(3);
+        // The Invoke options, as signed headers (a stack array: no allocation per request).
+        let mut extra_buf = [("", ""); 3];
+        let mut n = 0;
         if let Some(ctx) = options.client_context.as_deref() {
-            extra.push(("x-amz-client-context", ctx));
+            extra_buf[n] = ("x-amz-client-context", ctx);
+            n += 1;
         }
-        extra.push((
+        extra_buf[n] = (
             "x-amz-invocation-type",
             options.invocation_type.header_value(),
-        ));
+        );
+        n += 1;
         if options.log_type == LogType::Tail {
-            extra.push(("x-amz-log-type", "Tail"));
+            extra_buf[n] = ("x-amz-log-type", "Tail");
+            n += 1;
         }
-        let signed = sign_invoke(
-            InvokeToSign {
-                authority: &upstream.endpoint.authority,
-                path_and_query: &function.invoke_path,
-                payload_sha256_hex: payload_hex,
-                region: &upstream.region,
-                time: host.now(),
-                extra_headers: &extra,
-            },
-            &creds,
-        )
-        .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
-
+        let extra = &extra_buf[..n];
+        let to_sign = InvokeToSign {
+            authority: &upstream.endpoint.authority,
+            path_and_query: &function.invoke_path,
+            payload_sha256_hex: payload_hex,
+            region: &upstream.region,
+            time: host.now(),
+            extra_headers: extra,
+        };
         host.set_header(Headers::Request, ":method", "POST");
         host.set_header(Headers::Request, ":path", &function.invoke_path);
         host.set_header(Headers::Request, ":authority", &upstream.endpoint.authority);
-        host.set_header(Headers::Request, "content-length", &payload_len.to_string());
+        host.set_header(
+            Headers::Request,
+            "content-length",
+            itoa::Buffer::new().format(payload_len),
+        );
         for (name, value) in extra.iter().copied() {
             host.set_header(Headers::Request, name, value);
         }
-        for (name, value) in &signed {
-            host.set_header(Headers::Request, name, value);
+        // The cached-key signer covers every Invoke this filter builds; aws-sigv4 is the
+        // fallback for anything outside its shape (and its reference in the tests).
+        if let Some(fast) = sign_invoke_fast(&to_sign, &creds) {
+            host.set_header(Headers::Request, "x-amz-date", fast.amz_date());
+            host.set_header(Headers::Request, "x-amz-content-sha256", payload_hex);
+            if let Some(token) = creds.session_token.as_deref() {
+                host.set_header(Headers::Request, "x-amz-security-token", token);
+            }
+            host.set_header(Headers::Request, "authorization", &fast.authorization);
+        } else {
+            let signed = sign_invoke(to_sign, &creds)
+                .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
+            for (name, value) in &signed {
+                host.set_header(Headers::Request, name, value);
+            }
         }
         host.increment(Counter::Invocations);
         self.state = State::Invoked(options.clone());
@@ -561,10 +578,8 @@ fn strip_port(addr: &str) -> &str {
 }
 
 fn strip_client_headers(host: &mut dyn Host) {
-    for (name, _) in host.headers(Headers::Request) {
-        if must_not_reach_aws(&name) {
-            host.remove_header(Headers::Request, &name);
-        }
+    for name in host.header_names_matching(Headers::Request, &must_not_reach_aws) {
+        host.remove_header(Headers::Request, &name);
     }
 }
 

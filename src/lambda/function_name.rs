@@ -148,6 +148,12 @@ fn check_short_name(name: &str) -> Result<(), NameError> {
             "the function's own name must have 1 to {MAX_SHORT_NAME_LEN} characters"
         )));
     }
+    if name == "." || name == ".." {
+        // Not a name a path segment can carry: HTTP clients and SigV4 normalize it away.
+        return Err(NameError(format!(
+            "function name '{name}' is not a valid name"
+        )));
+    }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
