@@ -353,12 +353,7 @@ impl DiscoveryRuntime {
 fn send(cfg: ConfigEnvoyPtr, cluster: &str, headers: &[(String, String)]) -> Result<u64, String> {
     let raw: Vec<HttpHeader> = headers
         .iter()
-        .map(|(k, v)| HttpHeader {
-            key_ptr: k.as_ptr(),
-            key_len: k.len(),
-            value_ptr: v.as_ptr(),
-            value_len: v.len(),
-        })
+        .map(|(k, v)| HttpHeader::from_pair(k.as_bytes(), v.as_bytes()))
         .collect();
     let mut id = 0u64;
     // SAFETY: `cfg` is live during the main-thread hook; every buffer outlives the call, which

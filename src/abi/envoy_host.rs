@@ -31,26 +31,6 @@ fn body_id(body: Body) -> u32 {
     }
 }
 
-/// # Safety
-/// `h` must have been filled by Envoy for a header map that is still unchanged.
-unsafe fn raw_header(h: &HttpHeader) -> (&[u8], &[u8]) {
-    // SAFETY: as the caller guarantees, both ranges are Envoy's live header bytes.
-    unsafe {
-        (
-            Buffer {
-                ptr: h.key_ptr,
-                len: h.key_len,
-            }
-            .as_slice(),
-            Buffer {
-                ptr: h.value_ptr,
-                len: h.value_len,
-            }
-            .as_slice(),
-        )
-    }
-}
-
 fn text(s: &str) -> Buffer {
     Buffer::from_slice(s.as_bytes())
 }
@@ -132,7 +112,7 @@ impl Host for EnvoyHost<'_> {
                 .iter()
                 .map(|h| {
                     // SAFETY: Envoy filled both ranges with bytes of the live header map.
-                    let (k, v) = unsafe { raw_header(h) };
+                    let (k, v) = unsafe { h.as_slices() };
                     (
                         String::from_utf8_lossy(k).into_owned(),
                         String::from_utf8_lossy(v).into_owned(),
@@ -147,7 +127,7 @@ impl Host for EnvoyHost<'_> {
             headers
                 .iter()
                 // SAFETY: Envoy filled the key range with bytes of the live header map.
-                .filter_map(|h| std::str::from_utf8(unsafe { raw_header(h) }.0).ok())
+                .filter_map(|h| std::str::from_utf8(unsafe { h.as_slices() }.0).ok())
                 .filter(|k| pred(k))
                 .map(str::to_owned)
                 .collect()
@@ -315,12 +295,7 @@ impl Host for EnvoyHost<'_> {
     ) {
         let headers: Vec<HttpHeader> = headers
             .iter()
-            .map(|(k, v)| HttpHeader {
-                key_ptr: k.as_ptr(),
-                key_len: k.len(),
-                value_ptr: v.as_ptr(),
-                value_len: v.len(),
-            })
+            .map(|(k, v)| HttpHeader::from_pair(k.as_bytes(), v.as_bytes()))
             .collect();
         // SAFETY: `self.ptr` is live; every buffer borrowed here outlives the call, during which
         // Envoy copies them.

@@ -62,6 +62,35 @@ impl Buffer {
     }
 }
 
+impl HttpHeader {
+    /// A header the module owns, for Envoy to copy during one call.
+    pub fn from_pair(key: &[u8], value: &[u8]) -> Self {
+        Self {
+            key_ptr: key.as_ptr(),
+            key_len: key.len(),
+            value_ptr: value.as_ptr(),
+            value_len: value.len(),
+        }
+    }
+
+    /// Views both ranges.
+    ///
+    /// # Safety
+    /// Both ranges must be null or valid for `'a` (for Envoy's headers: the map is unchanged).
+    pub unsafe fn as_slices<'a>(&self) -> (&'a [u8], &'a [u8]) {
+        let key = Buffer {
+            ptr: self.key_ptr,
+            len: self.key_len,
+        };
+        let value = Buffer {
+            ptr: self.value_ptr,
+            len: self.value_len,
+        };
+        // SAFETY: as the caller guarantees.
+        unsafe { (key.as_slice(), value.as_slice()) }
+    }
+}
+
 // Header map selectors.
 pub const HEADERS_REQUEST: u32 = 0;
 pub const HEADERS_RESPONSE: u32 = 2;

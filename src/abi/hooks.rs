@@ -291,20 +291,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
             let status = headers
                 .iter()
                 // SAFETY: each header's ranges point into Envoy's reply, valid during this hook.
-                .map(|h| unsafe {
-                    (
-                        Buffer {
-                            ptr: h.key_ptr,
-                            len: h.key_len,
-                        }
-                        .as_slice(),
-                        Buffer {
-                            ptr: h.value_ptr,
-                            len: h.value_len,
-                        }
-                        .as_slice(),
-                    )
-                })
+                .map(|h| unsafe { h.as_slices() })
                 .find(|(k, _)| *k == b":status")
                 .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
                 .unwrap_or(0);
