@@ -144,11 +144,14 @@ impl LambdaFilter {
             hasher: PayloadHasher::new(),
             request,
         });
-        // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts, and results the
-        // response path buffers to rewrite them (up to Lambda's 6 MB).
-        let wanted = limit.max(LAMBDA_SYNC_PAYLOAD_LIMIT) + BUFFER_HEADROOM;
-        if host.buffer_limit() < wanted {
-            host.set_buffer_limit(wanted);
+        // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts, and results that
+        // `unwrap` buffers whole (up to Lambda's 6 MB). A body-less raw request needs neither.
+        let unwraps = pending.options.response_format == ResponseFormat::Unwrap;
+        if !end_of_stream || unwraps {
+            let wanted = limit.max(LAMBDA_SYNC_PAYLOAD_LIMIT) + BUFFER_HEADROOM;
+            if host.buffer_limit() < wanted {
+                host.set_buffer_limit(wanted);
+            }
         }
         self.state = State::Collecting(pending);
         if end_of_stream {
@@ -476,11 +479,14 @@ impl LambdaFilter {
             extra_buf[n] = ("x-amz-client-context", ctx);
             n += 1;
         }
-        extra_buf[n] = (
-            "x-amz-invocation-type",
-            options.invocation_type.header_value(),
-        );
-        n += 1;
+        // RequestResponse is Lambda's default: saying so would cost a header on every call.
+        if options.invocation_type != InvocationType::Sync {
+            extra_buf[n] = (
+                "x-amz-invocation-type",
+                options.invocation_type.header_value(),
+            );
+            n += 1;
+        }
         if options.log_type == LogType::Tail {
             extra_buf[n] = ("x-amz-log-type", "Tail");
             n += 1;

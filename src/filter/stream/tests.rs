@@ -110,12 +110,13 @@ fn get_without_body_becomes_a_signed_invoke() {
         "{auth}"
     );
     assert!(
-        auth.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-invocation-type,"),
+        auth.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date,"),
         "{auth}"
     );
     // The client's own credentials and reserved headers are gone; ordinary ones stay.
     assert_eq!(h.request("cookie"), None);
-    assert_eq!(h.request("x-amz-invocation-type"), Some("RequestResponse"));
+    // Sync is Lambda's default: no header for it, and the client's own was dropped.
+    assert_eq!(h.request("x-amz-invocation-type"), None);
     assert_ne!(h.request("x-amz-date"), Some("19700101T000000Z"));
     assert_eq!(h.request("accept"), Some("application/json"));
     assert_eq!(h.count(Counter::Invocations), 1);
