@@ -93,7 +93,10 @@ envoy-lambda is running. Try:
   curl -i $LISTEN/echo  -H 'content-type: application/json' -d '{"hello":"world"}'
   curl -i $LISTEN/live  -H 'content-type: application/json' -d '{"alias":"live"}'
   curl -i $LISTEN/hello -H 'content-type: application/json' -d '[1,2,3]'
+  curl -i $LISTEN/lambda/hello -H 'content-type: application/json' -d '{"discovered":true}'
+  curl -i $LISTEN/lambda/echo:live -H 'content-type: application/json' -d '{"alias":"discovered"}'
   curl -s $ADMIN/stats | grep envoy_lambda
+  curl -s "$ADMIN/stats?filter=discovered_function"
 
 Logs: $RUN/envoy.log, $RUN/moto.log. Stop with Ctrl-C.
 TXT
@@ -115,9 +118,16 @@ if [ "$MODE" = "--check" ]; then
   expect "POST /echo" 200 '{"hello":"world"}' "$LISTEN/echo" -H 'content-type: application/json' -d '{"hello":"world"}'
   expect "POST /live" 200 '{"alias":"live"}' "$LISTEN/live" -H 'content-type: application/json' -d '{"alias":"live"}'
   expect "POST /hello" 200 '[1,2,3]' "$LISTEN/hello" -H 'content-type: application/json' -d '[1,2,3]'
+  # Discovery lists the account within a second of start-up; give it up to 10 s.
+  for _ in $(seq 1 40); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$LISTEN/lambda/hello")" = 200 ] && break
+    sleep 0.25
+  done
+  expect "POST /lambda/hello (discovered)" 200 '{"d":1}' "$LISTEN/lambda/hello" -H 'content-type: application/json' -d '{"d":1}'
+  expect "POST /lambda/echo:live (discovered alias)" 200 '{"a":1}' "$LISTEN/lambda/echo:live" -H 'content-type: application/json' -d '{"a":1}'
   invocations=$(curl -s "$ADMIN/stats?filter=envoy_lambda.invocations" | awk '{print $2}')
   echo "envoy_lambda.invocations: $invocations"
-  [ "${invocations:-0}" -ge 4 ] || { echo "FAIL invocations counter"; fail=1; }
+  [ "${invocations:-0}" -ge 6 ] || { echo "FAIL invocations counter"; fail=1; }
   exit $fail
 fi
 wait

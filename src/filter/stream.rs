@@ -144,11 +144,10 @@ impl LambdaFilter {
             hasher: PayloadHasher::new(),
             request,
         });
-        // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts, and results that
-        // `unwrap` buffers whole (up to Lambda's 6 MB). A body-less raw request needs neither.
-        let unwraps = pending.options.response_format == ResponseFormat::Unwrap;
-        if !end_of_stream || unwraps {
-            let wanted = limit.max(LAMBDA_SYNC_PAYLOAD_LIMIT) + BUFFER_HEADROOM;
+        // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts. (Responses that
+        // are rewritten raise it again when they come.)
+        if !end_of_stream {
+            let wanted = limit + BUFFER_HEADROOM;
             if host.buffer_limit() < wanted {
                 host.set_buffer_limit(wanted);
             }
@@ -317,6 +316,11 @@ impl LambdaFilter {
             return HeadersStatus::Continue;
         };
         self.state = State::Rewriting(rewrite);
+        // The body is buffered whole to be rewritten: make room for Lambda's largest answer.
+        let wanted = LAMBDA_SYNC_PAYLOAD_LIMIT + BUFFER_HEADROOM;
+        if host.buffer_limit() < wanted {
+            host.set_buffer_limit(wanted);
+        }
         if end_of_stream {
             self.rewrite_response(host, rewrite);
             return HeadersStatus::Continue;
