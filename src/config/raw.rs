@@ -85,7 +85,8 @@ pub(super) struct RawRouteTarget {
     /// … or taken from the request path (`/lambda/{function}`).
     #[serde(default)]
     pub path_template: Option<String>,
-    // Overrides of the upstream's invocation defaults for this route.
+    // Overrides of the upstream's invocation defaults for this route. (The same five fields as
+    // in `RawAwsSpec`: serde's `flatten` would lose `deny_unknown_fields`, which matters more.)
     #[serde(default)]
     pub invocation_type: Option<InvocationType>,
     #[serde(default)]

@@ -147,10 +147,7 @@ impl LambdaFilter {
         // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts. (Responses that
         // are rewritten raise it again when they come.)
         if !end_of_stream {
-            let wanted = limit + BUFFER_HEADROOM;
-            if host.buffer_limit() < wanted {
-                host.set_buffer_limit(wanted);
-            }
+            ensure_buffer_limit(host, limit + BUFFER_HEADROOM);
         }
         self.state = State::Collecting(pending);
         if end_of_stream {
@@ -273,10 +270,16 @@ impl LambdaFilter {
         let State::Invoked(options) = &self.state else {
             return HeadersStatus::Continue;
         };
-        let options = options.clone();
+        // The few (Copy) options the response needs; no clone of the whole set.
+        let (log_type, invocation_type, request_format, response_format) = (
+            options.log_type,
+            options.invocation_type,
+            options.request_format,
+            options.response_format,
+        );
         // The function's log tail goes to dynamic metadata, never to the client.
         if let Some(log) = host.header(Headers::Response, "x-amz-log-result") {
-            if options.log_type == LogType::Tail {
+            if log_type == LogType::Tail {
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(log)
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -303,11 +306,11 @@ impl LambdaFilter {
         let rewrite = if status >= 400 {
             host.increment(Counter::ApiErrors);
             Some(Rewrite::ApiError(status))
-        } else if options.response_format == ResponseFormat::Unwrap
-            && options.invocation_type == InvocationType::Sync
+        } else if response_format == ResponseFormat::Unwrap
+            && invocation_type == InvocationType::Sync
             && status == 200
         {
-            Some(Rewrite::Unwrap(options.request_format))
+            Some(Rewrite::Unwrap(request_format))
         } else {
             None
         };
@@ -317,10 +320,7 @@ impl LambdaFilter {
         };
         self.state = State::Rewriting(rewrite);
         // The body is buffered whole to be rewritten: make room for Lambda's largest answer.
-        let wanted = LAMBDA_SYNC_PAYLOAD_LIMIT + BUFFER_HEADROOM;
-        if host.buffer_limit() < wanted {
-            host.set_buffer_limit(wanted);
-        }
+        ensure_buffer_limit(host, LAMBDA_SYNC_PAYLOAD_LIMIT + BUFFER_HEADROOM);
         if end_of_stream {
             self.rewrite_response(host, rewrite);
             return HeadersStatus::Continue;
@@ -584,6 +584,13 @@ fn strip_port(addr: &str) -> &str {
     match addr.rsplit_once(':') {
         Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
         _ => addr,
+    }
+}
+
+/// Raises the stream's buffer limit to `wanted` (never lowers one the operator set higher).
+fn ensure_buffer_limit(host: &mut dyn Host, wanted: u64) {
+    if host.buffer_limit() < wanted {
+        host.set_buffer_limit(wanted);
     }
 }
 
