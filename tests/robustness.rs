@@ -1,0 +1,165 @@
+//! Whatever arrives — config bytes, secret bytes, Lambda answers, request paths — the parsers
+//! answer with a value or an error, never a panic (a panic in a hook would be a 500 for the
+//! client and, before the guard, an abort of Envoy). Property tests over arbitrary input,
+//! plus structured-ish input that gets past the first checks.
+
+use envoy_lambda::config::{FilterConfig, PathTemplate, RouteTarget};
+use envoy_lambda::credentials::AwsCredentials;
+use envoy_lambda::discovery::{parse_aliases_page, parse_functions_page, parse_versions_page};
+use envoy_lambda::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
+use envoy_lambda::lambda::response::{map_api_error, unwrap};
+use envoy_lambda::lambda::{FunctionName, Qualifier, RequestFormat};
+use proptest::prelude::*;
+
+const FORMATS: [RequestFormat; 4] = [
+    RequestFormat::Raw,
+    RequestFormat::ApigwV2,
+    RequestFormat::ApigwV1,
+    RequestFormat::Alb,
+];
+
+/// JSON-ish text: valid JSON fragments that look like our documents, glued at random.
+fn jsonish() -> impl Strategy<Value = String> {
+    let atoms = prop::sample::select(vec![
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"name\"",
+        "\"spec\"",
+        "\"region\"",
+        "\"us-east-1\"",
+        "\"secret_ref\"",
+        "\"functions\"",
+        "\"function_name\"",
+        "\"qualifier\"",
+        "\"upstreams\"",
+        "\"statusCode\"",
+        "\"headers\"",
+        "\"body\"",
+        "\"isBase64Encoded\"",
+        "true",
+        "null",
+        "200",
+        "-1",
+        "1e999",
+        "\"\\u0000\"",
+        "\"arn:aws:lambda:us-east-1:123456789012:function:f\"",
+        "\"discovery\"",
+        "\"enabled\"",
+        "\"cluster\"",
+        "\"refresh_interval\"",
+        "\"0.5s\"",
+        "\"Functions\"",
+        "\"NextMarker\"",
+        "\"FunctionName\"",
+        "\"Aliases\"",
+        "\"Versions\"",
+    ]);
+    prop::collection::vec(atoms, 0..40).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn configs_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300), text in jsonish()) {
+        let _ = FilterConfig::from_json(&bytes);
+        let _ = FilterConfig::from_json(text.as_bytes());
+        let _ = RouteTarget::from_json(&bytes);
+        let _ = RouteTarget::from_json(text.as_bytes());
+    }
+
+    #[test]
+    fn secrets_never_panic_and_never_echo(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        if let Err(e) = AwsCredentials::parse(&bytes) {
+            let shown = e.to_string();
+            // The message is one of a few fixed texts, whatever the input was.
+            prop_assert!(shown.len() < 120, "{shown}");
+            if let Ok(s) = std::str::from_utf8(&bytes) {
+                if s.len() > 12 {
+                    prop_assert!(!shown.contains(s.trim()), "{shown}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lambda_answers_never_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+        text in jsonish(),
+        status in 0u32..700,
+        error_type in proptest::option::of("[A-Za-z:/.]{0,40}"),
+        retry in proptest::option::of("[0-9a-z ]{0,6}"),
+    ) {
+        for format in FORMATS {
+            let _ = unwrap(format, &bytes);
+            let _ = unwrap(format, text.as_bytes());
+        }
+        let m = map_api_error(status, error_type.as_deref(), retry.as_deref(), &bytes);
+        prop_assert!((400..=599).contains(&m.status));
+        if let Some(r) = m.retry_after {
+            prop_assert!(!r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn listing_pages_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300), text in jsonish()) {
+        for b in [&bytes[..], text.as_bytes()] {
+            let _ = parse_functions_page(b);
+            let _ = parse_aliases_page(b);
+            let _ = parse_versions_page(b);
+        }
+    }
+
+    #[test]
+    fn names_and_paths_never_panic(s in "\\PC{0,80}", path in "[/a-z%:0-9A-F.?=&{}]{0,40}") {
+        let _ = FunctionName::parse(&s);
+        let _ = Qualifier::parse(&s);
+        if let Ok(t) = PathTemplate::parse(&s) {
+            let _ = t.extract(&path);
+        }
+        if let Ok(t) = PathTemplate::parse("/lambda/{function}") {
+            let _ = t.extract(&path);
+        }
+    }
+
+    /// Any request becomes an event that is valid JSON and carries the body exactly.
+    #[test]
+    fn events_are_always_valid_json(
+        path in "\\PC{0,60}",
+        headers in prop::collection::vec(("[a-z-]{1,12}", "\\PC{0,20}"), 0..8),
+        body in prop::collection::vec(any::<u8>(), 0..400),
+        split in 0usize..400,
+        content_type in proptest::option::of("(text/plain|application/json|image/png)(; charset=utf-8)?"),
+    ) {
+        let mut req = HttpRequest {
+            method: "POST".into(),
+            path_and_query: path,
+            headers,
+            ..Default::default()
+        };
+        if let Some(ct) = &content_type {
+            req.headers.push(("content-type".into(), ct.clone()));
+        }
+        let split = split.min(body.len());
+        let chunks: Vec<&[u8]> = vec![&body[..split], &body[split..]];
+        let b = ChunkedBody::new(&chunks, content_type.as_deref());
+        let ctx = EventContext { region: "us-east-1", time: std::time::SystemTime::now() };
+        for format in [RequestFormat::ApigwV2, RequestFormat::ApigwV1, RequestFormat::Alb] {
+            let event: serde_json::Value = serde_json::from_slice(&build_event(format, &req, &b, &ctx))
+                .map_err(|e| TestCaseError::fail(format!("{format:?}: {e}")))?;
+            let carried = match (&event["body"], event["isBase64Encoded"].as_bool()) {
+                (serde_json::Value::String(s), Some(true)) => {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+                }
+                (serde_json::Value::String(s), _) => s.clone().into_bytes(),
+                _ => Vec::new(),
+            };
+            prop_assert_eq!(&carried, &body, "{:?}", format);
+        }
+    }
+}
