@@ -126,10 +126,13 @@ impl LambdaFilter {
         };
         let options = target.overrides.apply_to(&upstream.options);
         let limit = options.invocation_type.payload_limit();
-        if let Some(len) = host
-            .header(Headers::Request, "content-length")
-            .and_then(parse_u64)
-        {
+        let declared = if end_of_stream {
+            None // no body follows, whatever the header says
+        } else {
+            host.header(Headers::Request, "content-length")
+                .and_then(parse_u64)
+        };
+        if let Some(len) = declared {
             if len > limit {
                 return self.reject_headers(host, too_large(len, options.invocation_type));
             }
@@ -512,18 +515,20 @@ impl LambdaFilter {
             "content-length",
             itoa::Buffer::new().format(payload_len),
         );
+        // Every x-amz-* and authorization header of the client was stripped in
+        // request_headers, so ours can be added without Envoy searching for old values.
         for (name, value) in extra.iter().copied() {
-            host.set_header(Headers::Request, name, value);
+            host.add_header(Headers::Request, name, value);
         }
         // The cached-key signer covers every Invoke this filter builds; aws-sigv4 is the
         // fallback for anything outside its shape (and its reference in the tests).
         if let Some(fast) = sign_invoke_fast(&to_sign, &creds) {
-            host.set_header(Headers::Request, "x-amz-date", fast.amz_date());
-            host.set_header(Headers::Request, "x-amz-content-sha256", payload_hex);
+            host.add_header(Headers::Request, "x-amz-date", fast.amz_date());
+            host.add_header(Headers::Request, "x-amz-content-sha256", payload_hex);
             if let Some(token) = creds.session_token.as_deref() {
-                host.set_header(Headers::Request, "x-amz-security-token", token);
+                host.add_header(Headers::Request, "x-amz-security-token", token);
             }
-            host.set_header(Headers::Request, "authorization", &fast.authorization);
+            host.add_header(Headers::Request, "authorization", &fast.authorization);
         } else {
             let signed = sign_invoke(to_sign, &creds)
                 .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
