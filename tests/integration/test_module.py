@@ -356,3 +356,27 @@ def test_start_rejects_route_to_unknown_target(start_envoy, envoy_bin, upstream,
                                           secrets={"aws-creds": configs.seed_secret("AKIAX", "s")}),
                     timeout=20)
     assert needle in str(ei.value), str(ei.value)[-3000:]
+
+
+def test_struct_configs_work_like_json_strings(start_envoy, moto):
+    """filter_config and per-route config as google.protobuf.Struct (Envoy renders it as JSON)."""
+    import json as _json
+    i = moto.info
+    text = module_yaml(moto.port, i.access_key, i.secret_key)
+    cfg = _json.loads(text)
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    for f in hcm["http_filters"]:
+        fc = f["typed_config"].get("filter_config")
+        if fc and fc["@type"].endswith("StringValue"):
+            f["typed_config"]["filter_config"] = {
+                "@type": "type.googleapis.com/google.protobuf.Struct",
+                "value": _json.loads(fc["value"])}
+    for vh in hcm["route_config"]["virtual_hosts"]:
+        for r in vh["routes"]:
+            per = r["typed_per_filter_config"][configs.MODULE_FILTER_NAME]
+            per["filter_config"] = {"@type": "type.googleapis.com/google.protobuf.Struct",
+                                    "value": _json.loads(per["filter_config"]["value"])}
+    e = start_envoy(_json.dumps(cfg), name="module-struct")
+    r = requests.post(e.url + "/echo-live", json={"s": 1}, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"s": 1}
