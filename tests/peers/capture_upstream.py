@@ -22,12 +22,13 @@ import argparse
 import collections
 import http.server
 import json
-import socketserver
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
+
+from loopback_server import LoopbackServer
 
 
 @dataclass
@@ -139,26 +140,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class CaptureUpstream:
+class CaptureUpstream(LoopbackServer):
     def __init__(self, port: int = 0, host: str = "127.0.0.1"):
-        self._srv = _Server((host, port), _Handler)
-        self._srv.owner = self  # type: ignore[attr-defined]
-        self.host = host
-        self.port = self._srv.server_address[1]
+        super().__init__(_Handler, port, host)
         self._lock = threading.Condition()
         self._requests: list[Captured] = []
         self._queue: collections.deque[Responder] = collections.deque()
         self._default: Responder = Reply()
-        self._thread: Optional[threading.Thread] = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # -- scripting ------------------------------------------------------------
     def push(self, status: int = 200, headers: Optional[dict] = None,
@@ -203,25 +191,6 @@ class CaptureUpstream:
                                        f"request(s), wanted {n}")
                 self._lock.wait(left)
             return list(self._requests)
-
-    # -- lifecycle ------------------------------------------------------------
-    def start(self) -> "CaptureUpstream":
-        self._thread = threading.Thread(target=self._srv.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._srv.shutdown()
-        self._srv.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "CaptureUpstream":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def main(argv=None) -> int:

@@ -46,13 +46,14 @@ import http.server
 import json
 import re
 import signal
-import socketserver
 import sys
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
+
+from loopback_server import LoopbackServer
 
 API_PREFIX = "/2015-03-31/functions"
 AWS_PAGE_LIMIT = 50
@@ -213,18 +214,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class PagingLambda:
+class PagingLambda(LoopbackServer):
     def __init__(self, port: int = 0, host: str = "127.0.0.1", region: str = "us-east-1",
                  account: str = "123456789012", page_size: int = AWS_PAGE_LIMIT):
-        self._srv = _Server((host, port), _Handler)
-        self._srv.owner = self  # type: ignore[attr-defined]
-        self.host = host
-        self.port = self._srv.server_address[1]
+        super().__init__(_Handler, port, host)
         self.region = region
         self.account = account
         self.page_size = max(1, min(page_size, AWS_PAGE_LIMIT))
@@ -234,11 +227,6 @@ class PagingLambda:
         self._functions: dict[str, _Function] = {}
         self._failures: list[int] = []  # statuses for the next requests, in order
         self._requests: list[Recorded] = []
-        self._thread: Optional[threading.Thread] = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # -- the account ----------------------------------------------------------
     def add_function(self, name: str, aliases: Optional[dict[str, str]] = None,
@@ -453,25 +441,6 @@ class PagingLambda:
             else:
                 raise _Reply(404, message=f"Function not found: {self._arn(fn.name, qualifier)}")
         return 200, {"X-Amz-Executed-Version": executed}, body
-
-    # -- lifecycle ------------------------------------------------------------
-    def start(self) -> "PagingLambda":
-        self._thread = threading.Thread(target=self._srv.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._srv.shutdown()
-        self._srv.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "PagingLambda":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 # -- self-test ----------------------------------------------------------------
