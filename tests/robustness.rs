@@ -6,8 +6,9 @@
 use envoy_lambda::config::{FilterConfig, PathTemplate, RouteTarget};
 use envoy_lambda::credentials::AwsCredentials;
 use envoy_lambda::discovery::{parse_aliases_page, parse_functions_page, parse_versions_page};
+use envoy_lambda::lambda::api_error::map_api_error;
 use envoy_lambda::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
-use envoy_lambda::lambda::response::{map_api_error, unwrap};
+use envoy_lambda::lambda::unwrap::unwrap;
 use envoy_lambda::lambda::{FunctionName, Qualifier, RequestFormat};
 use proptest::prelude::*;
 

@@ -19,8 +19,9 @@ use super::shared::SharedConfig;
 use crate::config::{Function, FunctionRef, Upstream};
 use crate::discovery::Lookup;
 use crate::host::{body_chunks, replace_body, Body, Counter, Headers, Host, LogLevel};
+use crate::lambda::api_error::map_api_error;
 use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
-use crate::lambda::response::{map_api_error, unwrap};
+use crate::lambda::unwrap::unwrap;
 use crate::lambda::{
     InvocationType, InvokeOptions, LogType, RequestFormat, ResponseFormat,
     LAMBDA_SYNC_PAYLOAD_LIMIT,
