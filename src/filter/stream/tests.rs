@@ -3,10 +3,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use super::request::strip_port;
 use super::*;
 use crate::config::{FilterConfig, RouteTarget};
 use crate::host::fake::FakeHost;
+use crate::host::{Body, Headers};
 use crate::lambda::InvokeOverrides;
+use crate::lambda::{InvocationType, LogType, RequestFormat, ResponseFormat};
 
 const CONFIG: &str = r#"{"name":"moto","spec":{"region":"us-east-1","secret_ref":"creds",
     "endpoint":{"scheme":"http","host":"127.0.0.1","port":5000}},

@@ -1,0 +1,382 @@
+//! The request path: route → function, body hashing, event building, rewrite into a signed Invoke.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::{ensure_buffer_limit, parse_u64, LambdaFilter, Pending, State, BUFFER_HEADROOM};
+use super::{BodyStatus, HeadersStatus, TrailersStatus};
+use crate::config::{Function, FunctionRef, Upstream};
+use crate::discovery::Lookup;
+use crate::filter::client_headers::must_not_reach_aws;
+use crate::filter::reply::LocalReply;
+use crate::host::{body_chunks, replace_body, Body, Counter, Headers, Host, LogLevel};
+use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
+use crate::lambda::{InvocationType, InvokeOptions, LogType, RequestFormat};
+use crate::sigv4::{sign_invoke, sign_invoke_fast, InvokeToSign, PayloadHasher};
+
+impl LambdaFilter {
+    pub fn on_request_headers(
+        &mut self,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> HeadersStatus {
+        let Some(target) = host.route_target() else {
+            return HeadersStatus::Continue;
+        };
+        let config = &self.shared.config;
+        let Some(upstream) = config.upstream(&target.upstream).cloned() else {
+            let reply = LocalReply::new(
+                500,
+                "unknown_upstream",
+                format!(
+                    "the route names upstream '{}', which the filter config does not define",
+                    target.upstream
+                ),
+            );
+            return self.reject_headers(host, reply);
+        };
+        let function = match self.resolve_function(host, &upstream, &target.function) {
+            Ok(f) => f,
+            Err(reply) => return self.reject_headers(host, reply),
+        };
+        let options = target.overrides.apply_to(&upstream.options);
+        let limit = options.invocation_type.payload_limit();
+        let declared = if end_of_stream {
+            None // no body follows, whatever the header says
+        } else {
+            host.header(Headers::Request, "content-length")
+                .and_then(parse_u64)
+        };
+        if let Some(len) = declared {
+            if len > limit {
+                return self.reject_headers(host, too_large(len, options.invocation_type));
+            }
+        }
+        let request =
+            (options.request_format != RequestFormat::Raw).then(|| Box::new(capture_request(host)));
+        strip_client_headers(host);
+        let pending = Box::new(Pending {
+            upstream,
+            function,
+            options,
+            hasher: PayloadHasher::new(),
+            request,
+        });
+        // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts. (Responses that
+        // are rewritten raise it again when they come.)
+        if !end_of_stream {
+            ensure_buffer_limit(host, limit + BUFFER_HEADROOM);
+        }
+        self.state = State::Collecting(pending);
+        if end_of_stream {
+            return match self.finish(host) {
+                Ok(()) => HeadersStatus::Continue,
+                Err(reply) => self.reject_headers(host, reply),
+            };
+        }
+        HeadersStatus::StopIteration
+    }
+
+    /// The route's function: from the config (these always win), else from discovery.
+    fn resolve_function(
+        &self,
+        host: &dyn Host,
+        upstream: &Upstream,
+        function: &FunctionRef,
+    ) -> Result<Arc<Function>, LocalReply> {
+        let name = match function {
+            FunctionRef::Named(name) => Cow::Borrowed(name.as_str()),
+            FunctionRef::FromPath(template) => {
+                let path = host
+                    .header(Headers::Request, ":path")
+                    .and_then(|p| std::str::from_utf8(p).ok())
+                    .unwrap_or("");
+                Cow::Owned(template.extract(path).ok_or_else(|| {
+                    LocalReply::new(
+                        404,
+                        "unknown_function",
+                        "the request path names no function",
+                    )
+                })?)
+            }
+        };
+        if let Some(f) = upstream.functions.get(name.as_ref()) {
+            return Ok(Arc::clone(f));
+        }
+        let not_found = || {
+            LocalReply::new(
+                404,
+                "unknown_function",
+                format!("upstream '{}' has no function '{name}'", upstream.name),
+            )
+        };
+        let Some(table) = self.shared.discovered.get(&upstream.name) else {
+            return Err(not_found());
+        };
+        match table.lookup(&name) {
+            Lookup::Found => Function::discovered(&name)
+                .map(Arc::new)
+                .map_err(|_| not_found()),
+            Lookup::NotFound => Err(not_found()),
+            Lookup::NotReady => Err(LocalReply::new(
+                503,
+                "discovery_pending",
+                format!(
+                    "upstream '{}' has not finished listing its functions yet; retry shortly",
+                    upstream.name
+                ),
+            )),
+        }
+    }
+
+    pub fn on_request_body(&mut self, host: &mut dyn Host, end_of_stream: bool) -> BodyStatus {
+        let State::Collecting(pending) = &mut self.state else {
+            return BodyStatus::Continue;
+        };
+        let received_len = if pending.request.is_some() {
+            // Event formats read the whole body at the end; only count it now.
+            body_chunks(host, Headers::Request)
+                .iter()
+                .map(|c| c.len() as u64)
+                .sum()
+        } else {
+            if host.received_is_buffered(Headers::Request) {
+                // The received data is the whole buffer (a resumed stream): start over with it.
+                pending.hasher = PayloadHasher::new();
+            }
+            let hasher = &mut pending.hasher;
+            host.for_each_chunk(Body::ReceivedRequest, &mut |chunk| hasher.update(chunk));
+            hasher.len()
+        };
+        let limit = pending.options.invocation_type.payload_limit();
+        if received_len > limit {
+            let reply = too_large(received_len, pending.options.invocation_type);
+            self.reject(host, reply);
+            return BodyStatus::StopIterationNoBuffer;
+        }
+        if !end_of_stream {
+            return BodyStatus::StopIterationAndBuffer;
+        }
+        match self.finish(host) {
+            Ok(()) => BodyStatus::Continue,
+            Err(reply) => {
+                self.reject(host, reply);
+                BodyStatus::StopIterationNoBuffer
+            }
+        }
+    }
+
+    /// With trailers, no body callback has end_of_stream set: the trailers are the end.
+    pub fn on_request_trailers(&mut self, host: &mut dyn Host) -> TrailersStatus {
+        if !matches!(self.state, State::Collecting(_)) {
+            return TrailersStatus::Continue;
+        }
+        match self.finish(host) {
+            Ok(()) => TrailersStatus::Continue,
+            Err(reply) => {
+                self.reject(host, reply);
+                TrailersStatus::StopIteration
+            }
+        }
+    }
+
+    fn finish(&mut self, host: &mut dyn Host) -> Result<(), LocalReply> {
+        let State::Collecting(pending) = std::mem::replace(&mut self.state, State::Done) else {
+            return Ok(());
+        };
+        let Pending {
+            upstream,
+            function,
+            options,
+            hasher,
+            request,
+        } = *pending;
+        let (payload_hex, payload_len) = match request {
+            None => {
+                let digest = hasher.finish();
+                (digest.hex().to_owned(), digest.len())
+            }
+            Some(request) => {
+                let event = self.build_event(host, &upstream, &options, &request);
+                if event.len() as u64 > options.invocation_type.payload_limit() {
+                    return Err(too_large(event.len() as u64, options.invocation_type));
+                }
+                replace_body(host, Headers::Request, &event);
+                host.set_header(Headers::Request, "content-type", "application/json");
+                (hex::encode(Sha256::digest(&event)), event.len() as u64)
+            }
+        };
+        self.invoke(
+            host,
+            &upstream,
+            &function,
+            &options,
+            &payload_hex,
+            payload_len,
+        )
+    }
+
+    /// The event JSON, written straight from Envoy's body chunks.
+    fn build_event(
+        &self,
+        host: &dyn Host,
+        upstream: &Upstream,
+        options: &InvokeOptions,
+        request: &HttpRequest,
+    ) -> Vec<u8> {
+        let chunks = body_chunks(host, Headers::Request);
+        let content_type = request.header("content-type");
+        let body = ChunkedBody::new(&chunks, content_type);
+        build_event(
+            options.request_format,
+            request,
+            &body,
+            &EventContext {
+                region: &upstream.region,
+                time: host.now(),
+            },
+        )
+    }
+
+    /// Rewrites the request into a signed Invoke call.
+    fn invoke(
+        &mut self,
+        host: &mut dyn Host,
+        upstream: &Upstream,
+        function: &Function,
+        options: &InvokeOptions,
+        payload_hex: &str,
+        payload_len: u64,
+    ) -> Result<(), LocalReply> {
+        let secret = &self.shared.config.secrets()[upstream.secret];
+        let creds = host
+            .secret(upstream.secret)
+            .ok_or(crate::credentials::CredentialsError::Unavailable)
+            .and_then(|bytes| self.shared.credentials[upstream.secret].get(bytes))
+            .map_err(|e| {
+                let message = format!(
+                    "no usable AWS credentials for upstream '{}' (secret '{}'): {e}",
+                    upstream.name, secret.name
+                );
+                host.log(LogLevel::Warn, &message);
+                LocalReply::new(503, "credentials_unavailable", message)
+            })?;
+        // The Invoke options, as signed headers (a stack array: no allocation per request).
+        let mut extra_buf = [("", ""); 3];
+        let mut n = 0;
+        if let Some(ctx) = options.client_context.as_deref() {
+            extra_buf[n] = ("x-amz-client-context", ctx);
+            n += 1;
+        }
+        // RequestResponse is Lambda's default: saying so would cost a header on every call.
+        if options.invocation_type != InvocationType::Sync {
+            extra_buf[n] = (
+                "x-amz-invocation-type",
+                options.invocation_type.header_value(),
+            );
+            n += 1;
+        }
+        if options.log_type == LogType::Tail {
+            extra_buf[n] = ("x-amz-log-type", "Tail");
+            n += 1;
+        }
+        let extra = &extra_buf[..n];
+        let to_sign = InvokeToSign {
+            authority: &upstream.endpoint.authority,
+            path_and_query: &function.invoke_path,
+            payload_sha256_hex: payload_hex,
+            region: &upstream.region,
+            time: host.now(),
+            extra_headers: extra,
+        };
+        host.set_header(Headers::Request, ":method", "POST");
+        host.set_header(Headers::Request, ":path", &function.invoke_path);
+        host.set_header(Headers::Request, ":authority", &upstream.endpoint.authority);
+        host.set_header(
+            Headers::Request,
+            "content-length",
+            itoa::Buffer::new().format(payload_len),
+        );
+        // Every x-amz-* and authorization header of the client was stripped in
+        // request_headers, so ours can be added without Envoy searching for old values.
+        for (name, value) in extra.iter().copied() {
+            host.add_header(Headers::Request, name, value);
+        }
+        // The cached-key signer covers every Invoke this filter builds; aws-sigv4 is the
+        // fallback for anything outside its shape (and its reference in the tests).
+        if let Some(fast) = sign_invoke_fast(&to_sign, &creds) {
+            host.add_header(Headers::Request, "x-amz-date", fast.amz_date());
+            host.add_header(Headers::Request, "x-amz-content-sha256", payload_hex);
+            if let Some(token) = creds.session_token.as_deref() {
+                host.add_header(Headers::Request, "x-amz-security-token", token);
+            }
+            host.add_header(Headers::Request, "authorization", &fast.authorization);
+        } else {
+            let signed = sign_invoke(to_sign, &creds)
+                .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
+            for (name, value) in &signed {
+                host.set_header(Headers::Request, name, value);
+            }
+        }
+        host.increment(Counter::Invocations);
+        self.state = State::Invoked(options.clone());
+        Ok(())
+    }
+}
+
+/// The client's request line and headers, for events (copied: Envoy's bytes do not outlive
+/// the header edits that follow).
+fn capture_request(host: &dyn Host) -> HttpRequest {
+    let mut req = HttpRequest::default();
+    for (name, value) in host.headers(Headers::Request) {
+        match name.as_str() {
+            ":method" => req.method = value,
+            ":path" => req.path_and_query = value,
+            ":authority" => req.host = value,
+            n if n.starts_with(':') => {}
+            _ => req.headers.push((name, value)),
+        }
+    }
+    req.request_id = req.header("x-request-id").unwrap_or_default().to_owned();
+    req.source_ip = host
+        .source_address()
+        .map(strip_port)
+        .unwrap_or_default()
+        .to_owned();
+    req.protocol = "HTTP/1.1".into();
+    req
+}
+
+/// `1.2.3.4:5678` → `1.2.3.4`; `[::1]:5678` → `::1`.
+pub(super) fn strip_port(addr: &str) -> &str {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match addr.rsplit_once(':') {
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => addr,
+    }
+}
+
+fn strip_client_headers(host: &mut dyn Host) {
+    for name in host.header_names_matching(Headers::Request, &must_not_reach_aws) {
+        host.remove_header(Headers::Request, &name);
+    }
+}
+
+fn too_large(len: u64, invocation: InvocationType) -> LocalReply {
+    let kind = match invocation {
+        InvocationType::Async => "asynchronous",
+        _ => "synchronous",
+    };
+    LocalReply::new(
+        413,
+        "payload_too_large",
+        format!(
+            "the request payload ({len} bytes) exceeds Lambda's {kind} payload limit of {} bytes",
+            invocation.payload_limit()
+        ),
+    )
+}

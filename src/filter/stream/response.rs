@@ -1,0 +1,151 @@
+//! The response path: log tail to metadata, function errors, Lambda API errors, `unwrap`.
+
+use base64::Engine as _;
+
+use super::{ensure_buffer_limit, parse_u64, LambdaFilter, Rewrite, State, BUFFER_HEADROOM};
+use super::{BodyStatus, HeadersStatus, METADATA_NAMESPACE};
+use crate::filter::reply::LocalReply;
+use crate::host::{body_chunks, replace_body, Counter, Headers, Host, LogLevel};
+use crate::lambda::api_error::map_api_error;
+use crate::lambda::unwrap::unwrap;
+use crate::lambda::{InvocationType, LogType, ResponseFormat, LAMBDA_SYNC_PAYLOAD_LIMIT};
+
+impl LambdaFilter {
+    pub fn on_response_headers(
+        &mut self,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> HeadersStatus {
+        let State::Invoked(options) = &self.state else {
+            return HeadersStatus::Continue;
+        };
+        // The few (Copy) options the response needs; no clone of the whole set.
+        let (log_type, invocation_type, request_format, response_format) = (
+            options.log_type,
+            options.invocation_type,
+            options.request_format,
+            options.response_format,
+        );
+        // The function's log tail goes to dynamic metadata, never to the client.
+        if let Some(log) = host.header(Headers::Response, "x-amz-log-result") {
+            if log_type == LogType::Tail {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(log)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                host.set_metadata(METADATA_NAMESPACE, "log_result", &decoded);
+            }
+            host.remove_header(Headers::Response, "x-amz-log-result");
+        }
+        let status = host
+            .header(Headers::Response, ":status")
+            .and_then(parse_u64)
+            .unwrap_or(0) as u32;
+        // A function error comes back as 200 with `X-Amz-Function-Error`: it must not look
+        // like a success, so the status becomes 502 (the header and error payload are kept).
+        if host
+            .header(Headers::Response, "x-amz-function-error")
+            .is_some()
+        {
+            host.set_header(Headers::Response, ":status", "502");
+            host.increment(Counter::FunctionErrors);
+            self.state = State::Done;
+            return HeadersStatus::Continue;
+        }
+        let rewrite = if status >= 400 {
+            host.increment(Counter::ApiErrors);
+            Some(Rewrite::ApiError(status))
+        } else if response_format == ResponseFormat::Unwrap
+            && invocation_type == InvocationType::Sync
+            && status == 200
+        {
+            Some(Rewrite::Unwrap(request_format))
+        } else {
+            None
+        };
+        let Some(rewrite) = rewrite else {
+            self.state = State::Done;
+            return HeadersStatus::Continue;
+        };
+        self.state = State::Rewriting(rewrite);
+        // The body is buffered whole to be rewritten: make room for Lambda's largest answer.
+        ensure_buffer_limit(host, LAMBDA_SYNC_PAYLOAD_LIMIT + BUFFER_HEADROOM);
+        if end_of_stream {
+            self.rewrite_response(host, rewrite);
+            return HeadersStatus::Continue;
+        }
+        HeadersStatus::StopIteration
+    }
+
+    pub fn on_response_body(&mut self, host: &mut dyn Host, end_of_stream: bool) -> BodyStatus {
+        let State::Rewriting(rewrite) = self.state else {
+            return BodyStatus::Continue;
+        };
+        if !end_of_stream {
+            return BodyStatus::StopIterationAndBuffer;
+        }
+        self.rewrite_response(host, rewrite);
+        BodyStatus::Continue
+    }
+
+    fn rewrite_response(&mut self, host: &mut dyn Host, rewrite: Rewrite) {
+        self.state = State::Done;
+        // Lambda's answer is at most 6 MB and must be parsed whole anyway.
+        let payload = body_chunks(host, Headers::Response).concat();
+        let (status, headers, body): (u32, Vec<(String, String)>, Vec<u8>) = match rewrite {
+            Rewrite::ApiError(upstream_status) => {
+                let error_type = header_string(host, Headers::Response, "x-amzn-errortype");
+                let retry_after = header_string(host, Headers::Response, "retry-after");
+                let m = map_api_error(
+                    upstream_status,
+                    error_type.as_deref(),
+                    retry_after.as_deref(),
+                    &payload,
+                );
+                host.log(
+                    LogLevel::Debug,
+                    &format!("envoy-lambda: Lambda API error mapped: {}", m.message),
+                );
+                let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+                if let Some(r) = m.retry_after {
+                    headers.push(("retry-after".into(), r));
+                }
+                let body = LocalReply::new(m.status, m.code, m.message).json_body();
+                (m.status, headers, body)
+            }
+            Rewrite::Unwrap(format) => match unwrap(format, &payload) {
+                Ok(r) => (r.status, r.headers, r.body),
+                Err(e) => {
+                    host.increment(Counter::FunctionErrors);
+                    let reply = LocalReply::new(502, "malformed_function_response", e.0);
+                    (
+                        502,
+                        vec![("content-type".into(), "application/json".into())],
+                        reply.json_body(),
+                    )
+                }
+            },
+        };
+        // Lambda's own headers (request id, executed version) stay; the rest is replaced.
+        for (name, _) in host.headers(Headers::Response) {
+            if !name.starts_with(':') && !name.starts_with("x-amzn-") && !name.starts_with("x-amz-")
+            {
+                host.remove_header(Headers::Response, &name);
+            }
+        }
+        host.set_header(Headers::Response, ":status", &status.to_string());
+        for (name, value) in &headers {
+            if name == "content-length" || name == "transfer-encoding" || name.starts_with(':') {
+                continue;
+            }
+            host.add_header(Headers::Response, name, value);
+        }
+        host.set_header(Headers::Response, "content-length", &body.len().to_string());
+        replace_body(host, Headers::Response, &body);
+    }
+}
+
+fn header_string(host: &dyn Host, map: Headers, name: &str) -> Option<String> {
+    host.header(map, name)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
