@@ -17,6 +17,7 @@ import pytest
 import requests
 
 import configs
+from capture_upstream import Reply
 
 TIMEOUT = 20
 pytestmark = pytest.mark.usefixtures("module_so")
@@ -237,3 +238,30 @@ def test_lambdas_own_503_and_504_stay_lambda_errors(envoy, capture, status, code
     assert r.headers.get("retry-after") == retry_after
     assert envoy.counter("envoy_lambda.api_errors") == 1
     assert envoy.counter("envoy_lambda.upstream_failures") == 0
+
+
+# -- discovery reads AWS's errors the same way ---------------------------------------------
+@pytest.mark.parametrize("error_type,body,want", [
+    ("InvalidSignatureException", INVALID_SIGNATURE, INVALID_SIGNATURE_FIRST_LINE),
+    ("IncompleteSignatureException", INCOMPLETE_SIGNATURE,
+     "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+     "Authorization=AWS4-HMAC-SHA256 Credential=[redacted], "
+     "SignedHeaders=host;x-amz-content-sha256, Signature=[redacted]"),
+])
+def test_discovery_logs_the_same_redacted_first_line(start_envoy, capture, error_type, body,
+                                                     want):
+    """A refused ListFunctions: the warning has AWS's first line, redacted. (The callout path
+    hands discovery the status and body only, so the error's name comes from the body when
+    it has one.)"""
+    capture.set_default(lambda cap: Reply(
+        403, {**LAMBDA_HEADERS, "X-Amzn-ErrorType": error_type}, json.dumps(body).encode()))
+    settings = {"enabled": True, "cluster": "lambda", "refresh_interval": "1s"}
+    fcfg = {"upstreams": [configs.aws_upstream("acct", capture.port, [], discovery=settings)]}
+    envoy = start_envoy(configs.module_config(
+        capture.port, fcfg, [("/echo", None)],
+        secrets={"aws-creds": configs.seed_secret("AKIACAPTURE", "s")}), name="errors-discovery")
+    lines = warning_lines(envoy, "discovery for upstream 'acct' failed", timeout=10)
+    assert len(lines) == 1, envoy.log_tail()
+    assert f"ListFunctions answered 403: {want}; the previous function list" in lines[0], lines[0]
+    for secret in SECRETS:
+        assert secret not in envoy.log_text(), secret
