@@ -21,6 +21,17 @@
 
 #define envoy_lambda_ATTRIBUTE_SOURCE_ADDRESS 24
 
+/**
+ * `response.code_details` (17th entry, a string): `via_upstream` for the upstream's answer,
+ * Envoy's reason (`response_timeout`, `upstream_reset_before_response_started{…}`) otherwise.
+ */
+#define envoy_lambda_ATTRIBUTE_RESPONSE_CODE_DETAILS 16
+
+/**
+ * `response.flags` (18th entry, an int): the legacy response-flag bit mask.
+ */
+#define envoy_lambda_ATTRIBUTE_RESPONSE_FLAGS 17
+
 #define envoy_lambda_HEADERS_CONTINUE 0
 
 #define envoy_lambda_HEADERS_STOP_ITERATION 1
@@ -294,6 +305,10 @@ extern bool envoy_dynamic_module_callback_http_received_buffered_response_body(e
 extern bool envoy_dynamic_module_callback_http_filter_get_attribute_string(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                                            uint32_t attribute_id,
                                                                            struct envoy_lambda_Buffer *out);
+
+extern bool envoy_dynamic_module_callback_http_filter_get_attribute_int(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                                        uint32_t attribute_id,
+                                                                        uint64_t *out);
 
 /**
  * Its result (a bool in some ABI versions) is not needed, so none is declared.

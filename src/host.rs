@@ -20,14 +20,17 @@ pub enum Counter {
     ApiErrors,
     /// Requests answered by the filter itself (bad route, too large, no credentials …).
     LocalRejections,
+    /// Envoy itself could not get an answer from Lambda (connection failure, route timeout …).
+    UpstreamFailures,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 4] = [
+    pub const ALL: [Counter; 5] = [
         Counter::Invocations,
         Counter::FunctionErrors,
         Counter::ApiErrors,
         Counter::LocalRejections,
+        Counter::UpstreamFailures,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +39,7 @@ impl Counter {
             Counter::FunctionErrors => "function_errors",
             Counter::ApiErrors => "api_errors",
             Counter::LocalRejections => "local_rejections",
+            Counter::UpstreamFailures => "upstream_failures",
         }
     }
 }
@@ -124,6 +128,15 @@ pub trait Host {
     /// The downstream peer's address (`ip:port`).
     fn source_address(&self) -> Option<&str>;
     fn set_metadata(&mut self, namespace: &str, key: &str, value: &str);
+    /// Envoy's `response.code_details` for the response being encoded: `via_upstream` for the
+    /// upstream's answer, Envoy's reason for its own replies; `None` if Envoy does not say.
+    fn response_code_details(&self) -> Option<&str> {
+        None
+    }
+    /// Envoy's `response.flags` (its legacy bit mask: `UF` connection failure, `UT` timeout …).
+    fn response_flags(&self) -> Option<u64> {
+        None
+    }
 
     fn increment(&mut self, counter: Counter);
     fn log(&self, level: LogLevel, message: &str);
@@ -186,6 +199,10 @@ pub mod fake {
         pub metadata: Vec<(String, String, String)>,
         pub counters: HashMap<Counter, u64>,
         pub time: Option<SystemTime>,
+        pub code_details: Option<String>,
+        pub response_flags: Option<u64>,
+        /// Every line logged, with its level.
+        pub logs: std::cell::RefCell<Vec<(LogLevel, String)>>,
     }
 
     fn key(b: Body) -> &'static str {
@@ -346,7 +363,15 @@ pub mod fake {
         fn increment(&mut self, counter: Counter) {
             *self.counters.entry(counter).or_default() += 1;
         }
-        fn log(&self, _level: LogLevel, _message: &str) {}
+        fn log(&self, level: LogLevel, message: &str) {
+            self.logs.borrow_mut().push((level, message.to_owned()));
+        }
+        fn response_code_details(&self) -> Option<&str> {
+            self.code_details.as_deref()
+        }
+        fn response_flags(&self) -> Option<u64> {
+            self.response_flags
+        }
         fn now(&self) -> SystemTime {
             self.time.unwrap_or_else(SystemTime::now)
         }

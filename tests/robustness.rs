@@ -7,6 +7,7 @@ use envoy_lambda::config::{FilterConfig, PathTemplate, RouteTarget};
 use envoy_lambda::credentials::AwsCredentials;
 use envoy_lambda::discovery::{parse_aliases_page, parse_functions_page, parse_versions_page};
 use envoy_lambda::lambda::api_error::map_api_error;
+use envoy_lambda::lambda::aws_error::AwsError;
 use envoy_lambda::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
 use envoy_lambda::lambda::unwrap::unwrap;
 use envoy_lambda::lambda::{FunctionName, Qualifier, RequestFormat};
@@ -99,10 +100,36 @@ proptest! {
             let _ = unwrap(format, &bytes);
             let _ = unwrap(format, text.as_bytes());
         }
-        let m = map_api_error(status, error_type.as_deref(), retry.as_deref(), &bytes);
-        prop_assert!((400..=599).contains(&m.status));
-        if let Some(r) = m.retry_after {
-            prop_assert!(!r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+        for body in [&bytes[..], text.as_bytes()] {
+            let aws = AwsError::read(error_type.as_deref(), body);
+            let _ = aws.summary();
+            let m = map_api_error(status, &aws, retry.as_deref());
+            prop_assert!((400..=599).contains(&m.status));
+            if let Some(r) = m.retry_after {
+                prop_assert!(!r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+    }
+
+    /// Wherever AWS puts a key id or a token in its message, the reader's message has neither.
+    #[test]
+    fn aws_messages_never_carry_keys_or_tokens(
+        prefix in "[ -~]{0,80}",
+        suffix in "[ -~]{0,80}",
+        key in "(AKIA|ASIA)[A-Z0-9]{16}",
+        token in "[A-Za-z0-9+/]{40,400}",
+    ) {
+        for text in [
+            format!("{prefix} Credential={key}/20261201/us-east-1/lambda/aws4_request{suffix}"),
+            format!("{prefix} {key} {suffix}"),
+            format!("{prefix}x-amz-security-token:{token}{suffix}"),
+            format!("{prefix} {token} {suffix}"),
+            format!("{prefix}Signature={token}{suffix}"),
+        ] {
+            let body = serde_json::json!({ "message": text }).to_string();
+            let m = AwsError::read(None, body.as_bytes()).message.unwrap_or_default();
+            prop_assert!(!m.contains(&key), "{m}");
+            prop_assert!(!m.contains(&token[..30]), "{m}");
         }
     }
 

@@ -340,6 +340,34 @@ impl Host for EnvoyHost<'_> {
             .and_then(|b| std::str::from_utf8(b).ok())
     }
 
+    fn response_code_details(&self) -> Option<&str> {
+        let mut out = Buffer::EMPTY;
+        // SAFETY: `self.ptr` is live; `out` is a valid local.
+        let ok = unsafe {
+            ffi::envoy_dynamic_module_callback_http_filter_get_attribute_string(
+                self.ptr,
+                ffi::ATTRIBUTE_RESPONSE_CODE_DETAILS,
+                &mut out,
+            )
+        };
+        // SAFETY: the details string belongs to the stream info, live during the hook.
+        ok.then(|| unsafe { out.as_slice() })
+            .and_then(|b| std::str::from_utf8(b).ok())
+    }
+
+    fn response_flags(&self) -> Option<u64> {
+        let mut flags = 0u64;
+        // SAFETY: `self.ptr` is live; `flags` is a valid local.
+        let ok = unsafe {
+            ffi::envoy_dynamic_module_callback_http_filter_get_attribute_int(
+                self.ptr,
+                ffi::ATTRIBUTE_RESPONSE_FLAGS,
+                &mut flags,
+            )
+        };
+        ok.then_some(flags)
+    }
+
     fn set_metadata(&mut self, namespace: &str, key: &str, value: &str) {
         // SAFETY: `self.ptr` is live; Envoy copies the three buffers.
         unsafe {

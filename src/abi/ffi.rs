@@ -101,6 +101,11 @@ pub const BODY_RECEIVED_RESPONSE: u32 = 2;
 pub const BODY_BUFFERED_RESPONSE: u32 = 3;
 // Attribute ids (`source.address` is the 25th entry of the attribute enum).
 pub const ATTRIBUTE_SOURCE_ADDRESS: u32 = 24;
+/// `response.code_details` (17th entry, a string): `via_upstream` for the upstream's answer,
+/// Envoy's reason (`response_timeout`, `upstream_reset_before_response_started{…}`) otherwise.
+pub const ATTRIBUTE_RESPONSE_CODE_DETAILS: u32 = 16;
+/// `response.flags` (18th entry, an int): the legacy response-flag bit mask.
+pub const ATTRIBUTE_RESPONSE_FLAGS: u32 = 17;
 // Header hook results.
 pub const HEADERS_CONTINUE: u32 = 0;
 pub const HEADERS_STOP_ITERATION: u32 = 1;
@@ -259,6 +264,11 @@ extern "C" {
         filter_envoy_ptr: FilterEnvoyPtr,
         attribute_id: u32,
         out: *mut Buffer,
+    ) -> bool;
+    pub fn envoy_dynamic_module_callback_http_filter_get_attribute_int(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        attribute_id: u32,
+        out: *mut u64,
     ) -> bool;
     /// Its result (a bool in some ABI versions) is not needed, so none is declared.
     pub fn envoy_dynamic_module_callback_http_set_dynamic_metadata_string(

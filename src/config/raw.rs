@@ -47,6 +47,9 @@ pub(super) struct RawAwsSpec {
     pub request_format: Option<RequestFormat>,
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
+    /// Show AWS's (redacted) error message to clients: for gateways whose clients are internal.
+    #[serde(default)]
+    pub expose_aws_error_message: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -61,6 +61,8 @@ pub struct Upstream {
     pub functions: HashMap<String, Arc<Function>>,
     /// Present when `spec.discovery.enabled`.
     pub discovery: Option<DiscoverySettings>,
+    /// Mapped Lambda API errors also carry AWS's redacted message (`aws_message`).
+    pub expose_aws_error_message: bool,
 }
 
 /// Where the Lambda API is: decides the `:authority` that is sent and signed.
@@ -226,6 +228,7 @@ impl FilterConfig {
             options,
             functions,
             discovery,
+            expose_aws_error_message: spec.expose_aws_error_message,
         })
     }
 

@@ -255,40 +255,6 @@ pub fn classify_status(status: u16) -> StatusClass {
     }
 }
 
-/// Longest AWS error message kept for a log line.
-const MAX_ERROR_MESSAGE: usize = 200;
-
-/// `Type: Message` from an AWS error body (`{"Type":"User","Message":"…"}`, or the lower-case
-/// `message` / `__type` some front ends use) for one log line: only the message's first line,
-/// at most 200 characters. The first line matters: after it, `InvalidSignatureException`
-/// quotes the canonical request, whose signed headers include `x-amz-security-token`.
-pub fn error_summary(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let field = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| value.get(*n).and_then(serde_json::Value::as_str))
-    };
-    let message = field(&["Message", "message", "errorMessage"])
-        .map(|m| m.lines().next().unwrap_or_default());
-    let kind = field(&["__type", "Type", "code"]);
-    let text = match (kind, message) {
-        (Some(k), Some(m)) => format!("{k}: {m}"),
-        (None, Some(m)) => m.to_owned(),
-        (Some(k), None) => k.to_owned(),
-        (None, None) => return None,
-    };
-    let mut clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_ERROR_MESSAGE)
-        .collect();
-    if text.chars().count() > MAX_ERROR_MESSAGE {
-        clean.push('…');
-    }
-    Some(clean)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,34 +443,5 @@ mod tests {
         assert_eq!(classify_status(404), StatusClass::Other);
         assert_eq!(classify_status(400), StatusClass::Other);
         assert_eq!(classify_status(204), StatusClass::Other);
-    }
-
-    #[test]
-    fn error_summaries() {
-        assert_eq!(
-            error_summary(br#"{"Type":"User","Message":"Rate exceeded"}"#).as_deref(),
-            Some("User: Rate exceeded")
-        );
-        assert_eq!(
-            error_summary(
-                br#"{"message":"The security token included in the request is invalid."}"#
-            )
-            .as_deref(),
-            Some("The security token included in the request is invalid.")
-        );
-        assert_eq!(error_summary(b"<html/>"), None);
-        assert_eq!(error_summary(b"{}"), None);
-        let long = format!(r#"{{"Message":"{}\u0007"}}"#, "x".repeat(500));
-        let s = error_summary(long.as_bytes()).unwrap();
-        assert_eq!(s.chars().count(), MAX_ERROR_MESSAGE + 1);
-        assert!(s.ends_with("xx…"));
-        // The canonical request AWS quotes after the first line (with the session token in
-        // its signed headers) never reaches the log.
-        let sig = br#"{"message":"The request signature we calculated does not match the signature you provided.\n\nThe Canonical String for this request should have been\n'GET\n/2015-03-31/functions/\nx-amz-security-token:FQoGZXIvYXdzEXAMPLE\n'"}"#;
-        let s = error_summary(sig).unwrap();
-        assert_eq!(
-            s,
-            "The request signature we calculated does not match the signature you provided."
-        );
     }
 }

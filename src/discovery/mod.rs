@@ -32,9 +32,8 @@ pub use callout::signed_headers;
 pub use driver::{Outcome, Report, Step, UpstreamDiscovery, FAILURE_LOG_PERIOD};
 pub use glob::{Glob, NameFilter};
 pub use lambda_api::{
-    classify_status, error_summary, parse_aliases_page, parse_functions_page, parse_versions_page,
-    AliasSummary, ApiCall, ApiRequest, FunctionSummary, Page, PageError, StatusClass,
-    VersionSummary, PAGE_SIZE,
+    classify_status, parse_aliases_page, parse_functions_page, parse_versions_page, AliasSummary,
+    ApiCall, ApiRequest, FunctionSummary, Page, PageError, StatusClass, VersionSummary, PAGE_SIZE,
 };
 pub use refresh::{FailureKind, Limits, Refresh, RefreshError};
 pub use set::DiscoveredSet;

@@ -31,11 +31,12 @@ use std::fmt;
 
 use super::glob::NameFilter;
 use super::lambda_api::{
-    classify_status, error_summary, parse_aliases_page, parse_functions_page, parse_versions_page,
-    ApiCall, ApiRequest, PageError, StatusClass,
+    classify_status, parse_aliases_page, parse_functions_page, parse_versions_page, ApiCall,
+    ApiRequest, PageError, StatusClass,
 };
 use super::set::DiscoveredSet;
 use super::settings::DiscoverySettings;
+use crate::lambda::aws_error::AwsError;
 use crate::lambda::Qualifier;
 
 /// Guards against a misbehaving endpoint.
@@ -320,7 +321,8 @@ impl Refresh {
                 call: call.clone(),
                 status,
                 class,
-                detail: error_summary(body),
+                // The same reader as the request path's: first line, redacted.
+                detail: AwsError::read(None, body).summary(),
             });
         }
         let bad_page = |error| RefreshError::BadPage {

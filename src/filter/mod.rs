@@ -2,9 +2,11 @@
 //! at end of stream, rewrite the request into an Invoke call, and flag function errors.
 
 mod client_headers;
+mod log_pace;
 mod reply;
 mod shared;
 mod stream;
+mod upstream_failure;
 
 pub use client_headers::must_not_reach_aws;
 pub use reply::LocalReply;

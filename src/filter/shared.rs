@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::log_pace::{PacedLogs, AWS_ERROR_LOG_PERIOD};
 use crate::config::FilterConfig;
 use crate::credentials::CredentialCache;
 use crate::discovery::FunctionTable;
+use crate::lambda::api_error::API_ERROR_CODES;
 
 #[derive(Debug)]
 pub struct SharedConfig {
@@ -16,6 +18,8 @@ pub struct SharedConfig {
     /// Upstream name → its discovered functions, for upstreams with discovery enabled.
     /// Filled by the main thread's discovery; read lock-free by the workers.
     pub discovered: HashMap<String, Arc<FunctionTable>>,
+    /// Paces the log line of each Lambda API error, per (upstream, code).
+    pub aws_error_log: PacedLogs,
 }
 
 impl SharedConfig {
@@ -30,10 +34,16 @@ impl SharedConfig {
             .filter(|u| u.discovery.is_some())
             .map(|u| (u.name.clone(), Arc::new(FunctionTable::new())))
             .collect();
+        let aws_error_log = PacedLogs::new(
+            config.upstreams().map(|u| u.name.as_str()),
+            &API_ERROR_CODES,
+            AWS_ERROR_LOG_PERIOD,
+        );
         Self {
             config,
             credentials,
             discovered,
+            aws_error_log,
         }
     }
 }

@@ -12,12 +12,14 @@ use std::sync::Arc;
 
 use super::reply::LocalReply;
 use super::shared::SharedConfig;
+use super::upstream_failure::UpstreamFailure;
 use crate::config::{Function, Upstream};
 use crate::host::{Counter, Host};
 use crate::lambda::events::HttpRequest;
 use crate::lambda::{InvokeOptions, RequestFormat};
 use crate::sigv4::PayloadHasher;
 
+mod api_error_reply;
 mod request;
 mod response;
 
@@ -66,6 +68,8 @@ enum Rewrite {
     Unwrap(RequestFormat),
     /// The Lambda API answered with an error status.
     ApiError(u32),
+    /// Envoy could not get Lambda's answer (its own local reply).
+    UpstreamFailure(UpstreamFailure),
 }
 
 enum State {
@@ -84,6 +88,8 @@ enum State {
 pub struct LambdaFilter {
     shared: Arc<SharedConfig>,
     state: State,
+    /// The upstream the request was sent to, for the response path's error answers.
+    invoked: Option<Arc<Upstream>>,
 }
 
 impl LambdaFilter {
@@ -91,6 +97,7 @@ impl LambdaFilter {
         Self {
             shared,
             state: State::PassThrough,
+            invoked: None,
         }
     }
 

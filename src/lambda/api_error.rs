@@ -1,8 +1,9 @@
 //! Lambda API error answers (not function errors): what the client gets instead.
 
-use serde_json::Value;
+use super::aws_error::AwsError;
 
-/// A Lambda API error as the client sees it.
+/// A Lambda API error as the client sees it: our code and our words. AWS's own text is in
+/// [`AwsError`], for the log (and, if an upstream opts in, for the client).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedError {
     pub status: u32,
@@ -11,21 +12,28 @@ pub struct MappedError {
     pub retry_after: Option<String>,
 }
 
+/// Every code [`map_api_error`] can give, for per-code log pacing.
+pub const API_ERROR_CODES: [&str; 13] = [
+    "invalid_request_content",
+    "lambda_rejected_request",
+    "lambda_access_denied",
+    "function_not_found",
+    "function_not_ready",
+    "payload_too_large",
+    "unsupported_media_type",
+    "throttled",
+    "lambda_service_error",
+    "lambda_bad_gateway",
+    "lambda_unavailable",
+    "lambda_timeout",
+    "lambda_error",
+];
+
 /// Maps an error answer of the Lambda Invoke API (not a function error) to what the client
-/// gets. `error_type` is `X-Amzn-ErrorType` (e.g. `ResourceNotFoundException:http://…`).
-pub fn map_api_error(
-    status: u32,
-    error_type: Option<&str>,
-    retry_after: Option<&str>,
-    body: &[u8],
-) -> MappedError {
-    let kind = error_type
-        .and_then(|t| t.split(':').next())
-        .map(str::to_owned)
-        .or_else(|| xml_code(body))
-        .unwrap_or_default();
-    let aws_message = message_of(body);
-    let (client_status, code, what) = match (status, kind.as_str()) {
+/// gets. `error` is the answer as [`AwsError::read`] saw it.
+pub fn map_api_error(status: u32, error: &AwsError, retry_after: Option<&str>) -> MappedError {
+    let kind = error.kind.as_deref().unwrap_or_default();
+    let (client_status, code, what) = match (status, kind) {
         (400, "InvalidRequestContentException") => (
             400,
             "invalid_request_content",
@@ -82,11 +90,12 @@ pub fn map_api_error(
         ),
         _ => None,
     };
-    let detail = match (kind.is_empty(), aws_message) {
-        (false, Some(m)) => format!(" ({status} {kind}: {m})"),
-        (false, None) => format!(" ({status} {kind})"),
-        (true, Some(m)) => format!(" ({status}: {m})"),
-        (true, None) => format!(" ({status})"),
+    // The status and the error's name only: both are already in Lambda's headers, and the
+    // name is an identifier (`AwsError` keeps nothing else there).
+    let detail = if kind.is_empty() {
+        format!(" ({status})")
+    } else {
+        format!(" ({status} {kind})")
     };
     MappedError {
         status: client_status,
@@ -94,35 +103,6 @@ pub fn map_api_error(
         message: format!("{what}{detail}"),
         retry_after,
     }
-}
-
-/// Lambda's JSON errors carry `Message` (or `message`); IAM-style XML errors `<Message>`.
-fn message_of(body: &[u8]) -> Option<String> {
-    if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) {
-        for k in ["Message", "message", "errorMessage"] {
-            if let Some(Value::String(s)) = o.get(k) {
-                return Some(truncate(s));
-            }
-        }
-        return None;
-    }
-    xml_tag(body, "Message").map(|s| truncate(&s))
-}
-
-fn xml_code(body: &[u8]) -> Option<String> {
-    xml_tag(body, "Code")
-}
-
-fn xml_tag(body: &[u8], tag: &str) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let open = format!("<{tag}>");
-    let start = text.find(&open)? + open.len();
-    let end = text[start..].find(&format!("</{tag}>"))? + start;
-    Some(text[start..end].trim().to_owned())
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(300).collect()
 }
 
 #[cfg(test)]
@@ -177,36 +157,33 @@ mod tests {
             (418, None, 502, "lambda_rejected_request"),
         ];
         for (status, kind, want, code) in cases {
-            let m = map_api_error(
-                *status,
-                *kind,
-                None,
-                br#"{"Type":"User","Message":"details"}"#,
-            );
+            let aws = AwsError::read(*kind, br#"{"Type":"User","Message":"details"}"#);
+            let m = map_api_error(*status, &aws, None);
             assert_eq!((m.status, m.code), (*want, *code), "{status} {kind:?}");
-            assert!(m.message.contains("details"), "{}", m.message);
+            assert!(API_ERROR_CODES.contains(&m.code), "{}", m.code);
+            // AWS's text is never part of our message.
+            assert!(!m.message.contains("details"), "{}", m.message);
+            assert!(m.message.contains(&status.to_string()), "{}", m.message);
         }
+        let none = AwsError::default();
         assert_eq!(
-            map_api_error(429, None, Some("7"), b"")
-                .retry_after
-                .as_deref(),
+            map_api_error(429, &none, Some("7")).retry_after.as_deref(),
             Some("7")
         );
         assert_eq!(
-            map_api_error(429, None, None, b"").retry_after.as_deref(),
+            map_api_error(429, &none, None).retry_after.as_deref(),
             Some("1")
         );
         assert_eq!(
-            map_api_error(409, None, None, b"").retry_after.as_deref(),
+            map_api_error(409, &none, None).retry_after.as_deref(),
             Some("5")
         );
-        assert_eq!(map_api_error(404, None, None, b"").retry_after, None);
+        assert_eq!(map_api_error(404, &none, None).retry_after, None);
         let xml = b"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>";
-        let m = map_api_error(403, None, None, xml);
-        assert!(
-            m.message.contains("SignatureDoesNotMatch") && m.message.contains("does not match"),
-            "{}",
-            m.message
+        let m = map_api_error(403, &AwsError::read(None, xml), None);
+        assert_eq!(
+            m.message,
+            "AWS refused the gateway's credentials or policy (403 SignatureDoesNotMatch)"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Lambda naming rules and the shape of an `Invoke` request.
 
 pub mod api_error;
+pub mod aws_error;
 pub mod events;
 mod function_name;
 mod invoke;

@@ -196,11 +196,15 @@ def test_lambda_api_errors_are_mapped(capture_envoy, capture, status, error_type
     assert r.status_code == want, r.text
     body = r.json()
     assert body["error"] == code
-    assert "details from Lambda" in body["message"]
+    # Our words and Lambda's request id; AWS's text only goes to Envoy's log.
+    assert "details from Lambda" not in r.text
+    assert body["message"].endswith(f"({status} {error_type})" if error_type else f"({status})")
+    assert body["request_id"] == "rid"
     assert r.headers.get("x-amzn-requestid") == "rid"
     if want in (429, 503):
         assert r.headers["retry-after"] == headers.get("Retry-After", "5" if status == 409 else "1")
-    assert capture_envoy.counter("envoy_lambda.api_errors") >= 1
+    assert capture_envoy.counter("envoy_lambda.api_errors") == 1
+    assert capture_envoy.counter("envoy_lambda.upstream_failures") == 0
 
 
 def test_function_error_keeps_payload(capture_envoy, capture):

@@ -340,9 +340,40 @@ fn a_failed_step_fails_the_whole_refresh() {
     assert_eq!(e.kind(), FailureKind::Auth);
     assert_eq!(
         e.to_string(),
-        "ListAliases(b) answered 403: User: User is not authorized to perform: lambda:ListAliases"
+        "ListAliases(b) answered 403: User is not authorized to perform: lambda:ListAliases"
     );
     assert!(r.finish().is_err());
+}
+
+/// Discovery reads AWS's errors with the request path's reader: the error's name, the first
+/// line, keys and tokens redacted.
+#[test]
+fn failure_details_are_read_like_the_request_paths() {
+    let mut r = Refresh::new(&settings(false, false));
+    let body = serde_json::json!({
+        "__type": "InvalidSignatureException",
+        "message": "The request signature we calculated does not match the signature you provided.\n\n\
+                    The Canonical String for this request should have been\n'GET\n/2015-03-31/functions/\n\
+                    MaxItems=50\nhost:lambda.us-east-1.amazonaws.com\n\
+                    x-amz-security-token:IQoJb3JpZ2luX2VjEHAaCXVzLWVhc3QtMSJHMEUCIQDkR2Pq8vJ0dW5Wm7W0Xy\n'"
+    });
+    let e = r.on_response(403, body.to_string().as_bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ListFunctions answered 403: InvalidSignatureException: The request signature we \
+         calculated does not match the signature you provided."
+    );
+    let mut r = Refresh::new(&settings(false, false));
+    let e = r
+        .on_response(
+            403,
+            br#"{"message":"Credential=AKIAIOSFODNN7EXAMPLE/20261201/us-east-1/lambda/aws4_request is not valid"}"#,
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ListFunctions answered 403: Credential=[redacted] is not valid"
+    );
 }
 
 #[test]

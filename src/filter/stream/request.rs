@@ -244,7 +244,7 @@ impl LambdaFilter {
     fn invoke(
         &mut self,
         host: &mut dyn Host,
-        upstream: &Upstream,
+        upstream: &Arc<Upstream>,
         function: &Function,
         options: &InvokeOptions,
         payload_hex: &str,
@@ -322,6 +322,7 @@ impl LambdaFilter {
         }
         host.increment(Counter::Invocations);
         self.state = State::Invoked(options.clone());
+        self.invoked = Some(Arc::clone(upstream));
         Ok(())
     }
 }

@@ -2,11 +2,11 @@
 
 use base64::Engine as _;
 
+use super::api_error_reply::upstream_failure_answer;
 use super::{ensure_buffer_limit, parse_u64, LambdaFilter, Rewrite, State, BUFFER_HEADROOM};
 use super::{BodyStatus, HeadersStatus, METADATA_NAMESPACE};
 use crate::filter::reply::LocalReply;
-use crate::host::{body_chunks, replace_body, Counter, Headers, Host, LogLevel};
-use crate::lambda::api_error::map_api_error;
+use crate::host::{body_chunks, replace_body, Counter, Headers, Host};
 use crate::lambda::unwrap::unwrap;
 use crate::lambda::{InvocationType, LogType, ResponseFormat, LAMBDA_SYNC_PAYLOAD_LIMIT};
 
@@ -53,8 +53,7 @@ impl LambdaFilter {
             return HeadersStatus::Continue;
         }
         let rewrite = if status >= 400 {
-            host.increment(Counter::ApiErrors);
-            Some(Rewrite::ApiError(status))
+            Self::error_rewrite(host, status)
         } else if response_format == ResponseFormat::Unwrap
             && invocation_type == InvocationType::Sync
             && status == 200
@@ -94,25 +93,9 @@ impl LambdaFilter {
         let payload = body_chunks(host, Headers::Response).concat();
         let (status, headers, body): (u32, Vec<(String, String)>, Vec<u8>) = match rewrite {
             Rewrite::ApiError(upstream_status) => {
-                let error_type = header_string(host, Headers::Response, "x-amzn-errortype");
-                let retry_after = header_string(host, Headers::Response, "retry-after");
-                let m = map_api_error(
-                    upstream_status,
-                    error_type.as_deref(),
-                    retry_after.as_deref(),
-                    &payload,
-                );
-                host.log(
-                    LogLevel::Debug,
-                    &format!("envoy-lambda: Lambda API error mapped: {}", m.message),
-                );
-                let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-                if let Some(r) = m.retry_after {
-                    headers.push(("retry-after".into(), r));
-                }
-                let body = LocalReply::new(m.status, m.code, m.message).json_body();
-                (m.status, headers, body)
+                self.api_error_answer(host, upstream_status, &payload)
             }
+            Rewrite::UpstreamFailure(failure) => upstream_failure_answer(host, failure),
             Rewrite::Unwrap(format) => match unwrap(format, &payload) {
                 Ok(r) => (r.status, r.headers, r.body),
                 Err(e) => {
@@ -143,9 +126,4 @@ impl LambdaFilter {
         host.set_header(Headers::Response, "content-length", &body.len().to_string());
         replace_body(host, Headers::Response, &body);
     }
-}
-
-fn header_string(host: &dyn Host, map: Headers, name: &str) -> Option<String> {
-    host.header(map, name)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
 }

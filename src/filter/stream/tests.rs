@@ -363,34 +363,182 @@ fn a_raw_success_is_left_alone() {
     assert_eq!(h.count(Counter::FunctionErrors), 0);
 }
 
+/// Realistic AWS answers whose text must not reach the client.
+const INVALID_SIGNATURE: &[u8] = b"{\"message\":\"The request signature we calculated does not match the signature you provided.\\n\\nThe Canonical String for this request should have been\\n'POST\\n/2015-03-31/functions/echo/invocations\\n\\nhost:lambda.us-east-1.amazonaws.com\\nx-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\\nx-amz-security-token:IQoJb3JpZ2luX2VjEHAaCXVzLWVhc3QtMSJHMEUCIQDkR2Pq8vJ0dW5Wm7W0Xy\\n'\"}";
+
+fn warnings(h: &FakeHost) -> Vec<String> {
+    h.logs
+        .borrow()
+        .iter()
+        .filter(|(l, _)| *l == crate::host::LogLevel::Warn)
+        .map(|(_, m)| m.clone())
+        .collect()
+}
+
 #[test]
 fn lambda_api_errors_are_mapped_with_a_json_body() {
     let mut f = filter();
     let mut h = host("echo", &get_headers());
+    h.code_details = Some("via_upstream".into());
     f.on_request_headers(&mut h, true);
     respond(
         &mut f,
         &mut h,
         &[
             (":status", "429"),
-            ("x-amzn-errortype", "TooManyRequestsException"),
+            ("x-amzn-errortype", "TooManyRequestsException:http://internal.amazon.com/coral/"),
             ("retry-after", "3"),
             ("content-type", "application/json"),
             ("x-amzn-requestid", "req-1"),
+            ("x-amz-apigw-id", "internal-id"),
+            ("x-amzn-remapped-host", "internal-host"),
         ],
         br#"{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}"#,
     );
     assert_eq!(h.response(":status"), Some("429"));
     assert_eq!(h.response("retry-after"), Some("3"));
     assert_eq!(h.response("x-amzn-requestid"), Some("req-1"));
+    assert_eq!(
+        h.response("x-amzn-errortype"),
+        Some("TooManyRequestsException")
+    );
+    let mut names: Vec<&str> = h.response_headers.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            ":status",
+            "content-length",
+            "content-type",
+            "retry-after",
+            "x-amzn-errortype",
+            "x-amzn-requestid"
+        ]
+    );
     let body: serde_json::Value = serde_json::from_slice(&client_body(&h)).unwrap();
-    assert_eq!(body["error"], "throttled");
-    assert!(body["message"].as_str().unwrap().contains("Rate Exceeded."));
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "error": "throttled",
+            "message": "Lambda throttled the invocation (429 TooManyRequestsException)",
+            "request_id": "req-1",
+        })
+    );
     assert_eq!(
         h.response("content-length"),
         Some(client_body(&h).len().to_string().as_str())
     );
     assert_eq!(h.count(Counter::ApiErrors), 1);
+    assert_eq!(
+        warnings(&h),
+        [
+            "envoy-lambda: upstream 'moto': Lambda answered 429 -> throttled (request id req-1): \
+          TooManyRequestsException: Rate Exceeded."
+        ]
+    );
+}
+
+#[test]
+fn aws_text_goes_to_one_paced_log_line_never_to_the_client() {
+    let f_shared = filter().shared;
+    for i in 0..3 {
+        let mut f = LambdaFilter::new(Arc::clone(&f_shared));
+        let mut h = host("echo", &get_headers());
+        h.time = Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000 + i));
+        f.on_request_headers(&mut h, true);
+        respond(
+            &mut f,
+            &mut h,
+            &[
+                (":status", "403"),
+                ("x-amzn-errortype", "InvalidSignatureException"),
+                ("x-amzn-requestid", "rid-9"),
+            ],
+            INVALID_SIGNATURE,
+        );
+        let body = String::from_utf8(client_body(&h)).unwrap();
+        assert_eq!(h.response(":status"), Some("403"));
+        assert!(
+            !body.contains("signature we calculated") && !body.contains("IQoJ"),
+            "{body}"
+        );
+        assert!(body.contains(r#""request_id":"rid-9""#), "{body}");
+        let logged = warnings(&h);
+        if i == 0 {
+            assert_eq!(logged.len(), 1, "{logged:?}");
+            assert!(logged[0].ends_with("InvalidSignatureException: The request signature we calculated does not match the signature you provided."), "{logged:?}");
+        } else {
+            assert!(logged.is_empty(), "paced: {logged:?}");
+        }
+    }
+}
+
+#[test]
+fn an_upstream_may_show_the_redacted_aws_message() {
+    let config = CONFIG.replace(
+        r#""secret_ref":"creds","#,
+        r#""secret_ref":"creds","expose_aws_error_message":true,"#,
+    );
+    let shared = Arc::new(SharedConfig::new(
+        FilterConfig::from_json(config.as_bytes()).unwrap(),
+    ));
+    let mut f = LambdaFilter::new(shared);
+    let mut h = host("echo", &get_headers());
+    f.on_request_headers(&mut h, true);
+    respond(
+        &mut f,
+        &mut h,
+        &[(":status", "403"), ("x-amzn-requestid", "r")],
+        br#"{"message":"Credential=AKIAIOSFODNN7EXAMPLE/20261201/us-east-1/lambda/aws4_request, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef is bad\nsecond line"}"#,
+    );
+    let body: serde_json::Value = serde_json::from_slice(&client_body(&h)).unwrap();
+    assert_eq!(body["error"], "lambda_access_denied");
+    assert_eq!(
+        body["aws_message"],
+        "Credential=[redacted], Signature=[redacted] is bad"
+    );
+}
+
+#[test]
+fn envoys_own_failures_are_not_lambda_errors() {
+    for (status, details, flags, code) in [
+        (
+            "503",
+            "upstream_reset_before_response_started{remote_connection_failure}",
+            0x20,
+            "upstream_unreachable",
+        ),
+        ("504", "response_timeout", 0x4, "upstream_timeout"),
+    ] {
+        let mut f = filter();
+        let mut h = host("echo", &get_headers());
+        h.code_details = Some(details.into());
+        h.response_flags = Some(flags);
+        f.on_request_headers(&mut h, true);
+        respond(
+            &mut f,
+            &mut h,
+            &[(":status", status), ("content-type", "text/plain")],
+            b"upstream connect error or disconnect/reset before headers",
+        );
+        assert_eq!(h.response(":status"), Some(status));
+        let body: serde_json::Value = serde_json::from_slice(&client_body(&h)).unwrap();
+        assert_eq!(body["error"], code, "{body}");
+        assert!(body.get("request_id").is_none(), "{body}");
+        assert_eq!(h.count(Counter::UpstreamFailures), 1);
+        assert_eq!(h.count(Counter::ApiErrors), 0);
+    }
+    // Another filter's local reply is left as it is.
+    let mut f = filter();
+    let mut h = host("echo", &get_headers());
+    h.code_details = Some("request_rate_limited".into());
+    f.on_request_headers(&mut h, true);
+    respond(&mut f, &mut h, &[(":status", "429")], b"slow down");
+    assert_eq!(client_body(&h), b"slow down");
+    assert_eq!(
+        h.count(Counter::ApiErrors) + h.count(Counter::UpstreamFailures),
+        0
+    );
 }
 
 #[test]
