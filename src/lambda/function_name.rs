@@ -195,7 +195,8 @@ pub fn partition_of(region: &str) -> &'static Partition {
 
 fn check_partition(partition: &str, region: &str) -> Result<(), NameError> {
     if !PARTITIONS.iter().any(|p| p.id == partition) {
-        let known: Vec<&str> = PARTITIONS.iter().map(|p| p.id).collect();
+        let mut known: Vec<&str> = PARTITIONS.iter().map(|p| p.id).collect();
+        known.sort_unstable();
         return Err(NameError(format!(
             "ARN partition '{partition}' is not one of {}",
             known.join(", ")
