@@ -18,7 +18,7 @@ use super::ffi::{
 };
 use super::guard::guard;
 use super::log::envoy_log;
-use crate::config::{route_registry, FilterConfig, RouteTarget};
+use crate::config::{FilterConfig, RouteTarget};
 use crate::filter::{
     BodyStatus, HeadersStatus, LambdaFilter, LocalReply, SharedConfig, TrailersStatus,
 };
@@ -97,8 +97,9 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
 }
 
 fn new_config(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<ConfigHandle, String> {
+    // Routes are not checked against it here: they may belong to another listener's filter
+    // config, or come in a later update. The filter answers unknown names per request.
     let config = FilterConfig::from_json(bytes).map_err(|e| e.to_string())?;
-    route_registry::with_global(|r| r.add_filter_config(&config)).map_err(|e| e.to_string())?;
     let mut secret_handles = Vec::new();
     for secret in config.secrets() {
         let source = secret.config_source.as_deref().unwrap_or("");
@@ -344,11 +345,9 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
     guard("http_filter_per_route_config_new", std::ptr::null, || {
         // SAFETY: Envoy passes buffers valid for the duration of this call.
         let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
-        let target = RouteTarget::from_json(config).and_then(|t| {
-            route_registry::with_global(|r| r.add_route(&t))?;
-            Ok(t)
-        });
-        match target {
+        // Only the route's own document can be checked here: the hook does not say which
+        // filter config will serve the route.
+        match RouteTarget::from_json(config) {
             Ok(target) => Box::into_raw(Box::new(Arc::new(target))) as PerRouteConfigModulePtr,
             Err(e) => {
                 envoy_log(

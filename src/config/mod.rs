@@ -3,10 +3,15 @@
 //! The filter config is either the seed's Gloo upstream document as written, or
 //! `{"upstreams": [<that document>, …]}` for several upstreams. Envoy hands it over as the bytes
 //! of a `google.protobuf.StringValue` (JSON) or as a `google.protobuf.Struct` rendered to JSON.
+//!
+//! Each document is checked on its own at load. Whether a route's upstream and function exist
+//! is answered per request, against the filter config of the listener that serves it
+//! ([`unresolved`] logs such routes once).
 
+mod duplicate_keys;
 mod path_template;
 mod raw;
-pub mod route_registry;
+pub mod unresolved;
 mod validated;
 
 pub use path_template::PathTemplate;

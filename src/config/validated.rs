@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::duplicate_keys::first_duplicate_key;
 use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawUpstream};
+use super::unresolved::UnresolvedNames;
 use super::PathTemplate;
 use crate::discovery::{parse_discovery, DiscoverySettings};
 use crate::lambda::{
@@ -45,6 +47,8 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
 pub struct FilterConfig {
     upstreams: HashMap<String, Arc<Upstream>>,
     secrets: Vec<SecretRef>,
+    /// Names routes asked for that this config does not define (logged once each).
+    unresolved: UnresolvedNames,
 }
 
 /// An AWS Lambda upstream (Gloo's `type: aws`).
@@ -124,6 +128,7 @@ impl FilterConfig {
         let mut config = FilterConfig {
             upstreams: HashMap::new(),
             secrets: Vec::new(),
+            unresolved: UnresolvedNames::default(),
         };
         let single = prefix.is_empty();
         for (i, raw) in raw_upstreams.into_iter().enumerate() {
@@ -158,10 +163,12 @@ impl FilterConfig {
         &self.secrets
     }
 
+    pub fn unresolved(&self) -> &UnresolvedNames {
+        &self.unresolved
+    }
+
     fn validate_upstream(&mut self, raw: RawUpstream, at: &str) -> Result<Upstream, ConfigError> {
-        if raw.name.trim().is_empty() {
-            return Err(err(format!("{at}name"), "must not be empty"));
-        }
+        check_name(&raw.name, &format!("{at}name"))?;
         if let Some(kind) = raw.kind.as_deref() {
             if kind != "aws" {
                 return Err(err(
@@ -249,7 +256,10 @@ fn validate_endpoint(
     let Some(raw) = raw else {
         return Ok(Endpoint {
             scheme: "https".into(),
-            authority: format!("lambda.{region}.amazonaws.com"),
+            authority: format!(
+                "lambda.{region}.{}",
+                crate::lambda::partition_of(region).dns_suffix
+            ),
         });
     };
     let scheme = raw.scheme.unwrap_or_else(|| "https".into());
@@ -288,9 +298,7 @@ fn validate_endpoint(
 }
 
 fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Function, ConfigError> {
-    if raw.name.trim().is_empty() {
-        return Err(err(format!("{at}.name"), "must not be empty"));
-    }
+    check_name(&raw.name, &format!("{at}.name"))?;
     let name_field = format!("{at}.spec.function_name");
     let function_name =
         FunctionName::parse(&raw.spec.function_name).map_err(|e| err(&name_field, e.0))?;
@@ -348,13 +356,13 @@ impl RouteTarget {
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         let doc = parse_object(bytes, "per-route filter_config")?;
         let raw: RawRouteTarget = deserialize(serde_json::Value::Object(doc))?;
-        if raw.upstream.is_empty() {
-            return Err(err("upstream", "must not be empty"));
-        }
+        check_name(&raw.upstream, "upstream")?;
         let function =
             match (raw.function, raw.path_template) {
-                (Some(f), None) if !f.is_empty() => FunctionRef::Named(f),
-                (Some(_), None) => return Err(err("function", "must not be empty")),
+                (Some(f), None) => {
+                    check_name(&f, "function")?;
+                    FunctionRef::Named(f)
+                }
                 (None, Some(t)) => FunctionRef::FromPath(
                     PathTemplate::parse(&t).map_err(|m| err("path_template", m))?,
                 ),
@@ -414,6 +422,24 @@ fn invoke_overrides(
     })
 }
 
+/// Names that routes and replies carry: not blank, no control characters (they would end up
+/// in log lines and JSON replies).
+fn check_name(name: &str, field: &str) -> Result<(), ConfigError> {
+    if name.trim().is_empty() {
+        return Err(err(field, "must not be empty"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(err(
+            field,
+            format!(
+                "'{}' contains a control character",
+                crate::lambda::shown_name(name)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_object(
     bytes: &[u8],
     what: &str,
@@ -422,6 +448,12 @@ fn parse_object(
         return Err(err(
             what,
             "is empty: expected a JSON object (google.protobuf.StringValue or Struct)",
+        ));
+    }
+    if let Some(path) = first_duplicate_key(bytes) {
+        return Err(err(
+            path,
+            format!("duplicate key in the {what} JSON: only one of its values could take effect"),
         ));
     }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
@@ -617,6 +649,65 @@ mod tests {
         )
         .message
         .contains("colour"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_with_their_path() {
+        let e = reject(
+            r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","region":"eu-west-1"}}"#,
+        );
+        assert_eq!(e.field, "spec.region", "{e}");
+        assert!(e.message.contains("duplicate key"), "{e}");
+        let e = reject(
+            r#"{"upstreams":[{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                 "functions":[{"name":"f","spec":{"function_name":"f","function_name":"g"}}]}]}"#,
+        );
+        assert_eq!(
+            e.field, "upstreams[0].functions[0].spec.function_name",
+            "{e}"
+        );
+        let e = reject(r#"{"name":"a","name":"b","spec":{"region":"us-east-1","secret_ref":"s"}}"#);
+        assert_eq!(e.field, "name");
+        let e = RouteTarget::from_json(br#"{"upstream":"u","function":"f","upstream":"v"}"#)
+            .unwrap_err();
+        assert_eq!(e.field, "upstream");
+        assert!(e.to_string().contains("per-route filter_config"), "{e}");
+        let e = RouteTarget::from_json(
+            br#"{"upstream":"u","function":"f","client_context":{"a":1,"a":2}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "client_context.a");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        let e = reject(
+            r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s"},
+                 "functions":[{"name":"f\n","spec":{"function_name":"f"}}]}"#,
+        );
+        assert_eq!(e.field, "functions[0].name");
+        assert!(e.message.contains(r"'f\n'"), "{e}");
+        let e = reject(r#"{"name":"u\u001b","spec":{"region":"us-east-1","secret_ref":"s"}}"#);
+        assert_eq!(e.field, "name");
+        for (bad, field) in [
+            (&br#"{"upstream":"u\t","function":"f"}"#[..], "upstream"),
+            (br#"{"upstream":"u","function":"f\r"}"#, "function"),
+        ] {
+            assert_eq!(RouteTarget::from_json(bad).unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn the_default_endpoint_uses_the_partition_dns_suffix() {
+        let host = |region: &str| {
+            let json = format!(r#"{{"name":"u","spec":{{"region":"{region}","secret_ref":"s"}}}}"#);
+            let c = FilterConfig::from_json(json.as_bytes()).unwrap();
+            c.upstream("u").unwrap().endpoint.authority.clone()
+        };
+        assert_eq!(host("us-east-1"), "lambda.us-east-1.amazonaws.com");
+        assert_eq!(host("cn-north-1"), "lambda.cn-north-1.amazonaws.com.cn");
+        assert_eq!(host("us-gov-west-1"), "lambda.us-gov-west-1.amazonaws.com");
+        assert_eq!(host("eusc-de-east-1"), "lambda.eusc-de-east-1.amazonaws.eu");
     }
 
     #[test]

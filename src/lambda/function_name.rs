@@ -76,11 +76,13 @@ impl FunctionName {
             [acct, "function", name] => (*name, None, Some(*acct), None),
             [acct, "function", name, q] => (*name, None, Some(*acct), Some(*q)),
             ["arn", partition, "lambda", region, acct, "function", name] => {
-                check_partition(partition)?;
+                check_partition(partition, region)
+                    .map_err(|e| NameError(format!("'{value}': {e}")))?;
                 (*name, Some(*region), Some(*acct), None)
             }
             ["arn", partition, "lambda", region, acct, "function", name, q] => {
-                check_partition(partition)?;
+                check_partition(partition, region)
+                    .map_err(|e| NameError(format!("'{value}': {e}")))?;
                 (*name, Some(*region), Some(*acct), Some(*q))
             }
             _ => {
@@ -128,18 +130,86 @@ impl FunctionName {
     }
 }
 
-fn check_partition(partition: &str) -> Result<(), NameError> {
-    let ok = partition.starts_with("aws")
-        && partition[3..]
-            .bytes()
-            .all(|b| b.is_ascii_alphabetic() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(NameError(format!(
-            "ARN partition '{partition}' is not aws, aws-cn, aws-us-gov …"
-        )))
+/// An AWS partition: its ARN name and the DNS suffix of its service endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub id: &'static str,
+    pub dns_suffix: &'static str,
+    /// The start of every region code in it (`aws` takes the regions no other one claims).
+    region_prefix: &'static str,
+}
+
+/// The partitions of the AWS SDKs' `partitions.json`. Longer prefixes first: `us-isob-` must
+/// not be taken for `us-iso-`.
+const PARTITIONS: [Partition; 8] = [
+    Partition {
+        id: "aws-us-gov",
+        dns_suffix: "amazonaws.com",
+        region_prefix: "us-gov-",
+    },
+    Partition {
+        id: "aws-iso-b",
+        dns_suffix: "sc2s.sgov.gov",
+        region_prefix: "us-isob-",
+    },
+    Partition {
+        id: "aws-iso-f",
+        dns_suffix: "csp.hci.ic.gov",
+        region_prefix: "us-isof-",
+    },
+    Partition {
+        id: "aws-iso",
+        dns_suffix: "c2s.ic.gov",
+        region_prefix: "us-iso-",
+    },
+    Partition {
+        id: "aws-iso-e",
+        dns_suffix: "cloud.adc-e.uk",
+        region_prefix: "eu-isoe-",
+    },
+    Partition {
+        id: "aws-eusc",
+        dns_suffix: "amazonaws.eu",
+        region_prefix: "eusc-",
+    },
+    Partition {
+        id: "aws-cn",
+        dns_suffix: "amazonaws.com.cn",
+        region_prefix: "cn-",
+    },
+    Partition {
+        id: "aws",
+        dns_suffix: "amazonaws.com",
+        region_prefix: "",
+    },
+];
+
+/// The partition a (well-formed) region code belongs to; unknown prefixes are `aws`'s, as
+/// in the AWS SDKs.
+pub fn partition_of(region: &str) -> &'static Partition {
+    PARTITIONS
+        .iter()
+        .find(|p| region.starts_with(p.region_prefix))
+        .unwrap_or(&PARTITIONS[PARTITIONS.len() - 1])
+}
+
+fn check_partition(partition: &str, region: &str) -> Result<(), NameError> {
+    if !PARTITIONS.iter().any(|p| p.id == partition) {
+        let mut known: Vec<&str> = PARTITIONS.iter().map(|p| p.id).collect();
+        known.sort_unstable();
+        return Err(NameError(format!(
+            "ARN partition '{partition}' is not one of {}",
+            known.join(", ")
+        )));
     }
+    check_region(region)?;
+    let expected = partition_of(region).id;
+    if partition != expected {
+        return Err(NameError(format!(
+            "ARN partition '{partition}' does not match region '{region}' (which is in '{expected}')"
+        )));
+    }
+    Ok(())
 }
 
 fn check_short_name(name: &str) -> Result<(), NameError> {
@@ -165,11 +235,34 @@ fn check_short_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// Region codes look like `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`.
+/// How many characters of a name a reply or log line shows.
+pub const MAX_SHOWN_NAME_CHARS: usize = 128;
+
+/// A name as it may be shown in a reply or a log line: at most [`MAX_SHOWN_NAME_CHARS`]
+/// characters (then `…`), control characters escaped (`\n`, `\u{1b}`). Needed for names the
+/// client chose (a `path_template` segment), which may be any length and any bytes.
+pub fn shown_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len().min(MAX_SHOWN_NAME_CHARS + 8));
+    for (i, c) in name.chars().enumerate() {
+        if i == MAX_SHOWN_NAME_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Region codes look like `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`,
+/// `eusc-de-east-1`.
 pub fn check_region(region: &str) -> Result<(), NameError> {
     let parts: Vec<&str> = region.split('-').collect();
     let well_formed = parts.len() >= 3
-        && parts[0].len() == 2
+        && (parts[0].len() == 2 || parts[0] == "eusc")
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
@@ -245,8 +338,81 @@ mod tests {
     }
 
     #[test]
+    fn arn_partitions_are_the_real_ones_and_match_the_region() {
+        for ok in [
+            "arn:aws:lambda:us-east-1:123456789012:function:f",
+            "arn:aws:lambda:il-central-1:123456789012:function:f",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:f",
+            "arn:aws-us-gov:lambda:us-gov-east-1:123456789012:function:f",
+            "arn:aws-iso:lambda:us-iso-east-1:123456789012:function:f",
+            "arn:aws-iso-b:lambda:us-isob-east-1:123456789012:function:f",
+            "arn:aws-iso-e:lambda:eu-isoe-west-1:123456789012:function:f",
+            "arn:aws-iso-f:lambda:us-isof-south-1:123456789012:function:f",
+            "arn:aws-eusc:lambda:eusc-de-east-1:123456789012:function:f",
+        ] {
+            assert!(FunctionName::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            (
+                "arn:awsx:lambda:us-east-1:123456789012:function:f",
+                "not one of",
+            ),
+            (
+                "arn:aws-moon:lambda:us-east-1:123456789012:function:f",
+                "not one of",
+            ),
+            (
+                "arn:aws-cn:lambda:us-east-1:123456789012:function:f",
+                "does not match",
+            ),
+            (
+                "arn:aws:lambda:cn-north-1:123456789012:function:f",
+                "in 'aws-cn'",
+            ),
+            (
+                "arn:aws-iso:lambda:us-isob-east-1:123456789012:function:f",
+                "aws-iso-b",
+            ),
+            (
+                "arn:aws:lambda:us-gov-west-1:123456789012:function:f",
+                "aws-us-gov",
+            ),
+        ] {
+            let err = FunctionName::parse(bad).unwrap_err().0;
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        assert_eq!(
+            partition_of("cn-northwest-1").dns_suffix,
+            "amazonaws.com.cn"
+        );
+        assert_eq!(partition_of("eusc-de-east-1").dns_suffix, "amazonaws.eu");
+        assert_eq!(partition_of("us-iso-east-1").id, "aws-iso");
+        assert_eq!(partition_of("eu-west-1").id, "aws");
+    }
+
+    #[test]
+    fn shown_names_are_capped_and_escaped() {
+        assert_eq!(shown_name("orders"), "orders");
+        assert_eq!(shown_name("a\nb\u{1b}c\0"), r"a\nb\u{1b}c\u{0}");
+        let long = "é".repeat(500);
+        let shown = shown_name(&long);
+        assert_eq!(shown.chars().count(), MAX_SHOWN_NAME_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        assert_eq!(
+            shown_name(&"x".repeat(MAX_SHOWN_NAME_CHARS)).len(),
+            MAX_SHOWN_NAME_CHARS
+        );
+    }
+
+    #[test]
     fn region_rules() {
-        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1"] {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "eusc-de-east-1",
+        ] {
             assert!(check_region(ok).is_ok(), "{ok}");
         }
         for bad in ["", "us-east", "US-EAST-1", "useast1", "us--1", "us-east-x"] {

@@ -8,7 +8,9 @@ mod invoke;
 mod options;
 pub mod unwrap;
 
-pub use function_name::{check_region as check_region_code, FunctionName, NameError, Qualifier};
+pub use function_name::{
+    check_region as check_region_code, partition_of, shown_name, FunctionName, NameError, Qualifier,
+};
 pub use invoke::{invoke_path, LAMBDA_ASYNC_PAYLOAD_LIMIT, LAMBDA_SYNC_PAYLOAD_LIMIT};
 pub use options::{
     encode_client_context, InvocationType, InvokeOptions, InvokeOverrides, LogType, RequestFormat,

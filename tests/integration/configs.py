@@ -57,7 +57,9 @@ def route(prefix: str, cluster: str, timeout: str = "15s",
 
 
 def http_listener(http_filters: list[dict], routes: list[dict], name: str = "main",
-                  port: int = 0, buffer_limit: Optional[int] = None) -> dict:
+                  port: int = 0, buffer_limit: Optional[int] = None,
+                  hcm_extra: Optional[dict] = None) -> dict:
+    """hcm_extra: more HttpConnectionManager fields (e.g. use_remote_address)."""
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network."
                  "http_connection_manager.v3.HttpConnectionManager",
@@ -78,6 +80,7 @@ def http_listener(http_filters: list[dict], routes: list[dict], name: str = "mai
                                       "router.v3.Router"},
         }],
     }
+    hcm.update(hcm_extra or {})
     lst = {
         "name": name,
         "address": socket_address(port),
@@ -209,6 +212,33 @@ def module_per_route(upstream: str, function: str, **extra) -> dict:
                           "value": json.dumps({"upstream": upstream, "function": function,
                                                **extra})},
     }}
+
+
+def module_per_route_text(text: str) -> dict:
+    """A per-route config whose JSON is given as written (e.g. with a repeated key)."""
+    return {MODULE_FILTER_NAME: {
+        "@type": DM + ".DynamicModuleFilterPerRoute",
+        "dynamic_module_config": {"name": "envoy_lambda"},
+        "filter_name": "lambda",
+        "filter_config": {"@type": STRING_VALUE, "value": text},
+    }}
+
+
+def lds_file_text(listeners: list[dict]) -> str:
+    """A file-based LDS resource file (``path_config_source``) holding these listeners."""
+    return dump({"resources": [
+        {"@type": "type.googleapis.com/envoy.config.listener.v3.Listener", **lst}
+        for lst in listeners]})
+
+
+def lds_bootstrap(lds_path: Path | str, clusters: list[dict],
+                  secrets: Optional[list[dict]] = None) -> dict:
+    """Listeners from a file Envoy watches (replace it with write_atomically to update)."""
+    cfg = bootstrap([], clusters, secrets)
+    del cfg["static_resources"]["listeners"]
+    cfg["dynamic_resources"] = {"lds_config": {"resource_api_version": "V3",
+                                               "path_config_source": {"path": str(lds_path)}}}
+    return cfg
 
 
 def module_filter(filter_config: dict | str) -> dict:

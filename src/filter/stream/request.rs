@@ -7,13 +7,14 @@ use sha2::{Digest, Sha256};
 
 use super::{ensure_buffer_limit, parse_u64, LambdaFilter, Pending, State, BUFFER_HEADROOM};
 use super::{BodyStatus, HeadersStatus, TrailersStatus};
+use crate::config::unresolved::{LogOnce, MAX_LOGGED};
 use crate::config::{Function, FunctionRef, Upstream};
 use crate::discovery::Lookup;
 use crate::filter::client_headers::must_not_reach_aws;
 use crate::filter::reply::LocalReply;
 use crate::host::{body_chunks, replace_body, Body, Counter, Headers, Host, LogLevel};
 use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
-use crate::lambda::{InvocationType, InvokeOptions, LogType, RequestFormat};
+use crate::lambda::{shown_name, InvocationType, InvokeOptions, LogType, RequestFormat};
 use crate::sigv4::{sign_invoke, sign_invoke_fast, InvokeToSign, PayloadHasher};
 
 impl LambdaFilter {
@@ -27,15 +28,12 @@ impl LambdaFilter {
         };
         let config = &self.shared.config;
         let Some(upstream) = config.upstream(&target.upstream).cloned() else {
-            let reply = LocalReply::new(
-                500,
-                "unknown_upstream",
-                format!(
-                    "the route names upstream '{}', which the filter config does not define",
-                    target.upstream
-                ),
+            let message = format!(
+                "the route names upstream '{}', which the filter config does not define",
+                target.upstream
             );
-            return self.reject_headers(host, reply);
+            self.log_unresolved(host, &format!("upstream '{}'", target.upstream), &message);
+            return self.reject_headers(host, LocalReply::new(500, "unknown_upstream", message));
         };
         let function = match self.resolve_function(host, &upstream, &target.function) {
             Ok(f) => f,
@@ -79,6 +77,26 @@ impl LambdaFilter {
         HeadersStatus::StopIteration
     }
 
+    /// A route names something this filter config does not define: a config mistake (or a
+    /// config update still on its way), logged once per name. Names from request paths are
+    /// the client's and are not logged.
+    fn log_unresolved(&self, host: &dyn Host, key: &str, message: &str) {
+        match self.shared.config.unresolved().note(key) {
+            LogOnce::First => host.log(
+                LogLevel::Warn,
+                &format!("envoy-lambda: {message} (answered with an error; logged once)"),
+            ),
+            LogOnce::LimitReached => host.log(
+                LogLevel::Warn,
+                &format!(
+                    "envoy-lambda: more than {MAX_LOGGED} routes name upstreams or functions \
+                     this filter config does not define; further ones are not logged"
+                ),
+            ),
+            LogOnce::Quiet => {}
+        }
+    }
+
     /// The route's function: from the config (these always win), else from discovery.
     fn resolve_function(
         &self,
@@ -86,6 +104,7 @@ impl LambdaFilter {
         upstream: &Upstream,
         function: &FunctionRef,
     ) -> Result<Arc<Function>, LocalReply> {
+        let from_path = matches!(function, FunctionRef::FromPath(_));
         let name = match function {
             FunctionRef::Named(name) => Cow::Borrowed(name.as_str()),
             FunctionRef::FromPath(template) => {
@@ -106,11 +125,21 @@ impl LambdaFilter {
             return Ok(Arc::clone(f));
         }
         let not_found = || {
-            LocalReply::new(
-                404,
-                "unknown_function",
-                format!("upstream '{}' has no function '{name}'", upstream.name),
-            )
+            // A path's name is the client's: any length, any bytes. Shown capped and escaped.
+            let message = format!(
+                "upstream '{}' has no function '{}'",
+                upstream.name,
+                shown_name(&name)
+            );
+            if !from_path {
+                let key = format!("upstream '{}' function '{name}'", upstream.name);
+                let logged = format!(
+                    "a route names function '{name}' of upstream '{}', which does not define it",
+                    upstream.name
+                );
+                self.log_unresolved(host, &key, &logged);
+            }
+            LocalReply::new(404, "unknown_function", message)
         };
         let Some(table) = self.shared.discovered.get(&upstream.name) else {
             return Err(not_found());

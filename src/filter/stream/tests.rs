@@ -279,6 +279,27 @@ fn unknown_function_and_upstream_are_clear_errors() {
 }
 
 #[test]
+fn a_client_chosen_name_is_capped_and_escaped_in_the_404() {
+    let mut f = filter();
+    let path = format!("/lambda/a%0Ab%1B%5B31m{}", "x".repeat(5000));
+    let mut h = host("unused", &[(":method", "GET"), (":path", &path)]);
+    h.route = Some(Arc::new(RouteTarget {
+        upstream: "moto".into(),
+        function: crate::config::FunctionRef::FromPath(
+            crate::config::PathTemplate::parse("/lambda/{function}").unwrap(),
+        ),
+        overrides: InvokeOverrides::default(),
+    }));
+    f.on_request_headers(&mut h, true);
+    assert_eq!(h.reply.as_ref().unwrap().status, 404);
+    let message = reply_json(&h)["message"].as_str().unwrap().to_owned();
+    assert!(message.contains(r"'a\nb\u{1b}[31mxxx"), "{message}");
+    assert!(!message.chars().any(char::is_control), "{message}");
+    assert!(message.ends_with("x…'"), "{message}");
+    assert!(message.chars().count() < 200, "{} chars", message.len());
+}
+
+#[test]
 fn missing_or_bad_credentials_answer_503_without_leaking() {
     let mut f = filter();
     let mut h = host("echo", &get_headers());
