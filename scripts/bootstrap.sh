@@ -19,6 +19,8 @@ PINS=(
   "botocore==1.44.8"
   "requests==2.34.2"
   "pytest==9.2.0"
+  # a widely used Lambda handler framework, as a function in the ALB multi-value tests
+  "aws-lambda-powertools==3.37.0"
   # moto server's web stack, pinned too so a new release cannot change the peer
   "Flask==3.1.3"
   "flask-cors==6.0.5"

@@ -13,12 +13,74 @@ use envoy_lambda::lambda::unwrap::unwrap;
 use envoy_lambda::lambda::{FunctionName, Qualifier, RequestFormat};
 use proptest::prelude::*;
 
-const FORMATS: [RequestFormat; 4] = [
+const FORMATS: [RequestFormat; 5] = [
     RequestFormat::Raw,
     RequestFormat::ApigwV2,
     RequestFormat::ApigwV1,
     RequestFormat::Alb,
+    RequestFormat::AlbMultiValue,
 ];
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Mostly plausible header names, some of them the proxy's own, some with any byte.
+fn header_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}",
+        1 => prop::sample::select(vec!["Content-Length", "content-length ", "Transfer-Encoding",
+            "Connection", "Keep-Alive", "Upgrade", "TE", "Trailer", ":status", "Set-Cookie"])
+            .prop_map(str::to_owned),
+        1 => "\\PC{0,12}",
+        1 => "[ -~\t\r\n\u{0}\u{7f}]{0,12}",
+    ]
+}
+
+fn header_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[ -~\t]{0,16}",
+        1 => "\\PC{0,16}",
+        1 => "[ -~\t\r\n\u{0}\u{1}\u{7f}]{0,16}",
+    ]
+}
+
+/// What the client may be sent: a final status, token names, field-content values, no
+/// framing or hop-by-hop header, and no body for 204/304.
+fn check_sendable(r: &envoy_lambda::lambda::unwrap::HttpResponse) -> Result<(), TestCaseError> {
+    prop_assert!((200..=599).contains(&r.status), "status {}", r.status);
+    for (name, value) in &r.headers {
+        prop_assert!(
+            !name.is_empty() && name.bytes().all(is_tchar),
+            "name {name:?}"
+        );
+        prop_assert_eq!(name.to_ascii_lowercase(), name.clone());
+        prop_assert!(
+            ![
+                "content-length",
+                "transfer-encoding",
+                "connection",
+                "keep-alive",
+                "upgrade",
+                "te",
+                "trailer"
+            ]
+            .contains(&name.as_str()),
+            "framing header {name:?}"
+        );
+        prop_assert!(
+            value
+                .bytes()
+                .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)),
+            "value {value:?}"
+        );
+        prop_assert!(!value.starts_with([' ', '\t']) && !value.ends_with([' ', '\t']));
+    }
+    if matches!(r.status, 204 | 304) {
+        prop_assert!(r.body.is_empty());
+    }
+    Ok(())
+}
 
 /// JSON-ish text: valid JSON fragments that look like our documents, glued at random.
 fn jsonish() -> impl Strategy<Value = String> {
@@ -97,8 +159,11 @@ proptest! {
         retry in proptest::option::of("[0-9a-z ]{0,6}"),
     ) {
         for format in FORMATS {
-            let _ = unwrap(format, &bytes);
-            let _ = unwrap(format, text.as_bytes());
+            for input in [&bytes[..], text.as_bytes()] {
+                if let Ok(r) = unwrap(format, input) {
+                    check_sendable(&r)?;
+                }
+            }
         }
         for body in [&bytes[..], text.as_bytes()] {
             let aws = AwsError::read(error_type.as_deref(), body);
@@ -130,6 +195,30 @@ proptest! {
             let m = AwsError::read(None, body.as_bytes()).message.unwrap_or_default();
             prop_assert!(!m.contains(&key), "{m}");
             prop_assert!(!m.contains(&token[..30]), "{m}");
+        }
+    }
+
+    /// Function answers shaped like the real thing, with names and values drawn from every
+    /// byte class: whatever unwrap accepts is safe to put on the wire.
+    #[test]
+    fn unwrapped_headers_are_always_sendable(
+        status in prop_oneof![0u64..700, Just(204), Just(304)],
+        headers in prop::collection::vec((header_name(), header_value()), 0..6),
+        multi in prop::collection::vec((header_name(), prop::collection::vec(header_value(), 0..3)), 0..4),
+        cookies in prop::collection::vec(header_value(), 0..3),
+        body in "\\PC{0,20}",
+    ) {
+        let answer = serde_json::json!({
+            "statusCode": status,
+            "headers": headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "multiValueHeaders": multi.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "cookies": cookies,
+            "body": body,
+        });
+        for format in FORMATS {
+            if let Ok(r) = unwrap(format, answer.to_string().as_bytes()) {
+                check_sendable(&r)?;
+            }
         }
     }
 
@@ -176,7 +265,7 @@ proptest! {
         let chunks: Vec<&[u8]> = vec![&body[..split], &body[split..]];
         let b = ChunkedBody::new(&chunks, content_type.as_deref());
         let ctx = EventContext { region: "us-east-1", time: std::time::SystemTime::now() };
-        for format in [RequestFormat::ApigwV2, RequestFormat::ApigwV1, RequestFormat::Alb] {
+        for format in [RequestFormat::ApigwV2, RequestFormat::ApigwV1, RequestFormat::Alb, RequestFormat::AlbMultiValue] {
             let event: serde_json::Value = serde_json::from_slice(&build_event(format, &req, &b, &ctx))
                 .map_err(|e| TestCaseError::fail(format!("{format:?}: {e}")))?;
             let carried = match (&event["body"], event["isBase64Encoded"].as_bool()) {

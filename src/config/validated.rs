@@ -711,6 +711,33 @@ mod tests {
     }
 
     #[test]
+    fn alb_multi_value_is_a_request_format_per_upstream_and_per_route() {
+        let c = FilterConfig::from_json(
+            br#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s",
+                 "request_format":"alb_multi_value","response_format":"unwrap"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream("u").unwrap().options.request_format,
+            RequestFormat::AlbMultiValue
+        );
+        let t = RouteTarget::from_json(
+            br#"{"upstream":"u","function":"f","request_format":"alb_multi_value"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            t.overrides.request_format,
+            Some(RequestFormat::AlbMultiValue)
+        );
+        let e = RouteTarget::from_json(
+            br#"{"upstream":"u","function":"f","request_format":"alb_multivalue"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "request_format");
+        assert!(e.message.contains("alb_multi_value"), "{e}");
+    }
+
+    #[test]
     fn route_target() {
         let t = RouteTarget::from_json(br#"{"upstream":"u","function":"f"}"#).unwrap();
         assert_eq!(t.upstream, "u");

@@ -57,8 +57,12 @@ pub enum RequestFormat {
     ApigwV2,
     /// API Gateway REST API proxy integration (payload format 1.0).
     ApigwV1,
-    /// Application Load Balancer target.
+    /// Application Load Balancer target (single-value headers and query: ALB's default).
     Alb,
+    /// Application Load Balancer target with multi-value headers on (the target group
+    /// attribute `lambda.multi_value_headers.enabled`): `multiValueHeaders` and
+    /// `multiValueQueryStringParameters` instead of the single-value maps.
+    AlbMultiValue,
 }
 
 /// What the client gets from the function's result.

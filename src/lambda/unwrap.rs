@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use super::RequestFormat;
 
-/// An HTTP response described by the function.
+/// An HTTP response described by the function, already checked: a final status, header names
+/// that are RFC 9110 tokens (lower case), values that are field-content, no framing or
+/// hop-by-hop headers, and no body where the status forbids one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u32,
@@ -35,6 +37,26 @@ struct Described {
     is_base64_encoded: Option<Value>,
 }
 
+/// Headers the proxy owns: the framing it computes itself and hop-by-hop headers, which the
+/// function cannot mean for the client's connection (ALB ignores them the same way).
+const PROXY_OWNED: [&str; 9] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "http2-settings",
+];
+
+/// Whether a response with this status carries a body and a `content-length`: 204 and 304
+/// have neither (RFC 9110 §6.4.1, §8.6); every other final status has both.
+pub fn has_body(status: u32) -> bool {
+    !matches!(status, 204 | 304)
+}
+
 /// Reads the function's payload as an HTTP response, with the rules of the event format the
 /// request used (`apigw_v2` guesses for results without `statusCode`; the others require it).
 pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, UnwrapError> {
@@ -56,36 +78,31 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
     }
     let d: Described = serde_json::from_value(parsed.unwrap_or_default())
         .map_err(|e| UnwrapError(format!("the function's result is malformed: {e}")))?;
-    let status = match &d.status_code {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-    .filter(|s| (100..=599).contains(s))
-    .ok_or_else(|| {
-        UnwrapError(format!(
-            "statusCode {} is not an HTTP status",
-            d.status_code
-        ))
-    })? as u32;
+    let status = final_status(&d.status_code)?;
     let mut headers = Vec::new();
     for (k, v) in d.headers.iter().flatten() {
-        headers.push((k.to_ascii_lowercase(), scalar(k, v)?));
+        let name = field_name(k)?;
+        headers.push((name, field_value(k, v)?));
     }
     for (k, v) in d.multi_value_headers.iter().flatten() {
+        let name = field_name(k)?;
         let Value::Array(values) = v else {
-            return Err(UnwrapError(format!("multiValueHeaders.{k} is not a list")));
+            return Err(UnwrapError(format!(
+                "multiValueHeaders.{} is not a list",
+                shown(k)
+            )));
         };
-        let k = k.to_ascii_lowercase();
         // multiValueHeaders wins over headers for the same name, as in API Gateway.
-        headers.retain(|(name, _)| *name != k);
+        headers.retain(|(n, _)| *n != name);
         for v in values {
-            headers.push((k.clone(), scalar(&k, v)?));
+            headers.push((name.clone(), field_value(k, v)?));
         }
     }
     for c in d.cookies.iter().flatten() {
-        headers.push(("set-cookie".into(), scalar("cookies", c)?));
+        headers.push(("set-cookie".into(), field_value("cookies", c)?));
     }
+    // Exact names, compared after validation: `content-length ` cannot slip through.
+    headers.retain(|(n, _)| !PROXY_OWNED.contains(&n.as_str()));
     let is_base64 = matches!(d.is_base64_encoded, Some(Value::Bool(true)))
         || matches!(&d.is_base64_encoded, Some(Value::String(s)) if s == "true");
     let body = match d.body {
@@ -96,6 +113,9 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
         Some(Value::String(s)) => s.into_bytes(),
         Some(other) => other.to_string().into_bytes(),
     };
+    // 204/304 end at their headers; a body sent after them would be read by the client as the
+    // start of the next response on the connection. It is dropped (API Gateway does the same).
+    let body = if has_body(status) { body } else { Vec::new() };
     Ok(HttpResponse {
         status,
         headers,
@@ -103,17 +123,76 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
     })
 }
 
-fn scalar(name: &str, v: &Value) -> Result<String, UnwrapError> {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => return Err(UnwrapError(format!("header {name} is not a string"))),
+/// Only final statuses: a 1xx is an interim response and cannot end an exchange.
+fn final_status(v: &Value) -> Result<u32, UnwrapError> {
+    let status = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
     };
-    if s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        return Err(UnwrapError(format!("header {name} contains a line break")));
+    match status {
+        Some(s @ 200..=599) => Ok(s as u32),
+        Some(s @ 100..=199) => Err(UnwrapError(format!(
+            "statusCode {s} is an interim (1xx) status; a function must answer with 200-599"
+        ))),
+        _ => Err(UnwrapError(format!(
+            "statusCode {} is not an HTTP status (200-599)",
+            shown(&v.to_string())
+        ))),
     }
-    Ok(s)
+}
+
+/// A header name must be an RFC 9110 token (`tchar`s only); it is sent in lower case. The error
+/// shows the valid start of the name and the first bad byte, never what follows it.
+fn field_name(name: &str) -> Result<String, UnwrapError> {
+    match name.bytes().position(|b| !is_tchar(b)) {
+        None if !name.is_empty() => Ok(name.to_ascii_lowercase()),
+        None => Err(UnwrapError("a header name is empty".into())),
+        Some(i) => Err(UnwrapError(format!(
+            "header name {} is not an HTTP token: byte 0x{:02x} at offset {i}",
+            shown(&name[..i]),
+            name.as_bytes()[i]
+        ))),
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A header value must be RFC 9110 field-content: visible characters, spaces and tabs inside,
+/// bytes >= 0x80 (UTF-8 text); no control character (CR, LF, NUL …) nor DEL. Leading and
+/// trailing spaces and tabs are not part of a field value and are trimmed.
+fn field_value(name: &str, v: &Value) -> Result<String, UnwrapError> {
+    let s = match v {
+        Value::String(s) => s.as_str(),
+        Value::Number(n) => return Ok(n.to_string()),
+        Value::Bool(b) => return Ok(b.to_string()),
+        _ => {
+            return Err(UnwrapError(format!(
+                "header {} is not a string",
+                shown(name)
+            )))
+        }
+    };
+    if let Some(b) = s.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(UnwrapError(format!(
+            "header {} has a control character (0x{b:02x}) in its value",
+            shown(name)
+        )));
+    }
+    Ok(s.trim_matches([' ', '\t']).to_owned())
+}
+
+/// A name or value from the function as it may appear in an error message: quoted, escaped,
+/// and cut short.
+fn shown(s: &str) -> String {
+    let cut: String = s.chars().take(64).collect();
+    let mut out = format!("{cut:?}");
+    if cut.len() < s.len() {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -194,5 +273,152 @@ mod tests {
             br#"{"statusCode":200,"multiValueHeaders":{"a":"b"}}"#
         )
         .is_err());
+    }
+
+    fn status_of(payload: &str) -> Result<u32, UnwrapError> {
+        unwrap(RequestFormat::Alb, payload.as_bytes()).map(|r| r.status)
+    }
+
+    #[test]
+    fn header_names_must_be_tokens() {
+        for name in [
+            "X-A: 1\r\nSet-Cookie: session=x\r\nX-B",
+            "content-length ",
+            " x",
+            "x y",
+            ":status",
+            ":authority",
+            "",
+            "a\u{0}b",
+            "a\u{7f}b",
+            "caf\u{e9}",
+            "a(b)",
+            "a\"b",
+            "a/b",
+        ] {
+            for body in [
+                serde_json::json!({"statusCode": 200, "headers": {name: "1"}}),
+                serde_json::json!({"statusCode": 200, "multiValueHeaders": {name: ["1"]}}),
+            ] {
+                let e = unwrap(RequestFormat::ApigwV1, body.to_string().as_bytes()).unwrap_err();
+                assert!(
+                    e.0.contains("not an HTTP token") || e.0.contains("empty"),
+                    "{name:?}: {e:?}"
+                );
+                assert!(!e.0.contains("Set-Cookie") && !e.0.contains('\r'), "{e:?}");
+            }
+        }
+        // Every tchar is fine, and names are sent in lower case.
+        let r = unwrap(
+            RequestFormat::ApigwV1,
+            br#"{"statusCode":200,"headers":{"X-Tok!#$%&'*+-.^_`|~09":"v"}}"#,
+        )
+        .unwrap();
+        assert_eq!(header(&r, "x-tok!#$%&'*+-.^_`|~09"), ["v"]);
+    }
+
+    #[test]
+    fn errors_never_repeat_what_follows_a_bad_byte() {
+        let e = unwrap(
+            RequestFormat::ApigwV1,
+            br#"{"statusCode":200,"headers":{"X-A: 1\r\nSet-Cookie: session=x":"1"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.0,
+            r#"header name "X-A" is not an HTTP token: byte 0x3a at offset 3"#
+        );
+        let e = unwrap(
+            RequestFormat::ApigwV1,
+            br#"{"statusCode":200,"headers":{"x":"ok\r\nSet-Cookie: session=x"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.0,
+            r#"header "x" has a control character (0x0d) in its value"#
+        );
+    }
+
+    #[test]
+    fn header_values_must_be_field_content() {
+        for value in [
+            "a\r\nb", "a\nb", "a\rb", "a\u{0}b", "a\u{1}b", "a\u{1f}b", "a\u{7f}b",
+        ] {
+            for body in [
+                serde_json::json!({"statusCode": 200, "headers": {"x": value}}),
+                serde_json::json!({"statusCode": 200, "multiValueHeaders": {"x": ["ok", value]}}),
+                serde_json::json!({"statusCode": 200, "cookies": [value]}),
+            ] {
+                let e = unwrap(RequestFormat::ApigwV2, body.to_string().as_bytes()).unwrap_err();
+                assert!(e.0.contains("control character"), "{value:?}: {e:?}");
+            }
+        }
+        let r = unwrap(
+            RequestFormat::ApigwV2,
+            "{\"statusCode\":200,\"headers\":{\"x-tab\":\"a\\tb\",\"x-trim\":\" \\t v \\t\",\"x-utf8\":\"caf\u{e9}\",\"x-empty\":\"\"}}"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(header(&r, "x-tab"), ["a\tb"], "tab is field-content");
+        assert_eq!(
+            header(&r, "x-trim"),
+            ["v"],
+            "surrounding whitespace is trimmed"
+        );
+        assert_eq!(
+            header(&r, "x-utf8"),
+            ["caf\u{e9}"],
+            "obs-text bytes are allowed"
+        );
+        assert_eq!(header(&r, "x-empty"), [""]);
+    }
+
+    #[test]
+    fn framing_and_hop_by_hop_headers_are_the_proxys() {
+        let r = unwrap(
+            RequestFormat::ApigwV1,
+            br#"{"statusCode":200,"body":"abc","headers":{"Content-Length":"999","Transfer-Encoding":"chunked",
+                "Connection":"close","Keep-Alive":"timeout=5","Upgrade":"h2c","TE":"trailers","Trailer":"x",
+                "Proxy-Connection":"keep-alive","HTTP2-Settings":"AAA","X-Kept":"1"},
+                "multiValueHeaders":{"content-length":["1","2"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.headers, [("x-kept".to_owned(), "1".to_owned())]);
+        assert_eq!(r.body, b"abc");
+    }
+
+    #[test]
+    fn only_final_statuses_are_accepted() {
+        for s in [
+            "100", "101", "103", "199", "99", "600", "0", "-200", "\"2xx\"", "200.5", "null",
+        ] {
+            let e = status_of(&format!(r#"{{"statusCode":{s}}}"#)).unwrap_err();
+            assert!(e.0.contains("200-599"), "{s}: {e:?}");
+        }
+        assert!(status_of(r#"{"statusCode":101}"#)
+            .unwrap_err()
+            .0
+            .contains("interim"));
+        for s in [200, 299, 404, 599] {
+            assert_eq!(status_of(&format!(r#"{{"statusCode":{s}}}"#)).unwrap(), s);
+        }
+        assert_eq!(status_of(r#"{"statusCode":"201"}"#).unwrap(), 201);
+    }
+
+    #[test]
+    fn no_body_for_204_and_304() {
+        for s in [204, 304] {
+            let r = unwrap(
+                RequestFormat::ApigwV1,
+                format!(r#"{{"statusCode":{s},"body":"smuggled","headers":{{"etag":"\"x\""}}}}"#)
+                    .as_bytes(),
+            )
+            .unwrap();
+            assert_eq!(r.status, s);
+            assert!(r.body.is_empty(), "{s}");
+            assert!(!has_body(s));
+            assert_eq!(header(&r, "etag"), ["\"x\""]);
+        }
+        assert!(has_body(200) && has_body(205) && has_body(404));
     }
 }

@@ -7,7 +7,7 @@ use super::{ensure_buffer_limit, parse_u64, LambdaFilter, Rewrite, State, BUFFER
 use super::{BodyStatus, HeadersStatus, METADATA_NAMESPACE};
 use crate::filter::reply::LocalReply;
 use crate::host::{body_chunks, replace_body, Counter, Headers, Host};
-use crate::lambda::unwrap::unwrap;
+use crate::lambda::unwrap::{has_body, unwrap};
 use crate::lambda::{InvocationType, LogType, ResponseFormat, LAMBDA_SYNC_PAYLOAD_LIMIT};
 
 impl LambdaFilter {
@@ -123,7 +123,10 @@ impl LambdaFilter {
             }
             host.add_header(Headers::Response, name, value);
         }
-        host.set_header(Headers::Response, "content-length", &body.len().to_string());
+        // 204/304 end at their headers: no content-length (and `unwrap` left no body).
+        if has_body(status) {
+            host.set_header(Headers::Response, "content-length", &body.len().to_string());
+        }
         replace_body(host, Headers::Response, &body);
     }
 }

@@ -734,6 +734,52 @@ fn a_malformed_unwrap_result_is_a_502_not_a_panic() {
 }
 
 #[test]
+fn an_unwrapped_204_or_304_has_no_body_and_no_content_length() {
+    for status in ["204", "304"] {
+        let mut f = filter();
+        let mut h = host("echo", &get_headers());
+        h.route = apigw_route(RequestFormat::ApigwV1, ResponseFormat::Unwrap);
+        f.on_request_headers(&mut h, true);
+        let answer = format!(
+            r#"{{"statusCode":{status},"headers":{{"Content-Length":"8"}},"body":"smuggled"}}"#
+        );
+        respond(
+            &mut f,
+            &mut h,
+            &[(":status", "200"), ("content-length", "99")],
+            answer.as_bytes(),
+        );
+        assert_eq!(h.response(":status"), Some(status));
+        assert_eq!(h.response("content-length"), None, "{status}");
+        assert!(client_body(&h).is_empty(), "{status}");
+    }
+}
+
+#[test]
+fn an_injected_header_name_never_reaches_the_response_headers() {
+    let mut f = filter();
+    let mut h = host("echo", &get_headers());
+    h.route = apigw_route(RequestFormat::Alb, ResponseFormat::Unwrap);
+    f.on_request_headers(&mut h, true);
+    respond(
+        &mut f,
+        &mut h,
+        &[(":status", "200")],
+        br#"{"statusCode":200,"headers":{"X-A: 1\r\nSet-Cookie: session=x\r\nX-B":"1"},"body":"hi"}"#,
+    );
+    assert_eq!(h.response(":status"), Some("502"));
+    for (k, v) in &h.response_headers {
+        assert!(
+            !k.contains(['\r', '\n']) && !v.contains(['\r', '\n']),
+            "{k:?}: {v:?}"
+        );
+        assert!(!k.starts_with("x-a") && k != "set-cookie", "{k:?}");
+    }
+    let body: serde_json::Value = serde_json::from_slice(&client_body(&h)).unwrap();
+    assert_eq!(body["error"], "malformed_function_response");
+}
+
+#[test]
 fn source_ports_are_stripped() {
     assert_eq!(strip_port("192.0.2.7:41234"), "192.0.2.7");
     assert_eq!(strip_port("[::1]:80"), "::1");

@@ -70,7 +70,8 @@ pub fn build_event(
     let result = match format {
         RequestFormat::Raw | RequestFormat::ApigwV2 => apigw_v2::build(req, body, ctx),
         RequestFormat::ApigwV1 => apigw_v1::build(req, body, ctx),
-        RequestFormat::Alb => alb::build(req, body, ctx),
+        RequestFormat::Alb => alb::build(req, body, ctx, false),
+        RequestFormat::AlbMultiValue => alb::build(req, body, ctx, true),
     };
     // Serializing maps of strings into a Vec cannot fail.
     result.unwrap_or_default()

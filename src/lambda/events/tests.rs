@@ -169,6 +169,66 @@ fn alb_matches_the_published_example() {
         .starts_with("arn:aws:elasticloadbalancing:us-east-1:"));
 }
 
+/// The ALB guide's multi-value examples: `?myKey=val1&myKey=val2` and two `cookie` headers.
+fn alb_repeats() -> HttpRequest {
+    request(
+        "GET",
+        "/lambda?myKey=val1&myKey=val2&enc=a%20b+c&flag",
+        &[
+            ("cookie", "name1=value1"),
+            ("cookie", "name2=value2"),
+            ("x-multi", "a"),
+            ("x-multi", "b, c"),
+            ("accept", "text/html"),
+        ],
+    )
+}
+
+#[test]
+fn alb_single_value_mode_keeps_the_last_value() {
+    let e = event(RequestFormat::Alb, &alb_repeats(), b"", None);
+    assert_eq!(
+        e["queryStringParameters"],
+        json!({"myKey": "val2", "enc": "a%20b+c", "flag": ""})
+    );
+    assert_eq!(e["headers"]["cookie"], "name2=value2");
+    assert_eq!(e["headers"]["x-multi"], "b, c");
+    assert!(e.get("multiValueHeaders").is_none());
+    assert!(e.get("multiValueQueryStringParameters").is_none());
+}
+
+#[test]
+fn alb_multi_value_mode_matches_the_published_example() {
+    let e = event(RequestFormat::AlbMultiValue, &alb_repeats(), b"", None);
+    assert_eq!(
+        e["multiValueQueryStringParameters"],
+        json!({"myKey": ["val1", "val2"], "enc": ["a%20b+c"], "flag": [""]}),
+        "every value, in order, still percent-encoded (ALB does not decode)"
+    );
+    assert_eq!(
+        e["multiValueHeaders"]["cookie"],
+        json!(["name1=value1", "name2=value2"])
+    );
+    assert_eq!(e["multiValueHeaders"]["x-multi"], json!(["a", "b, c"]));
+    assert_eq!(e["multiValueHeaders"]["accept"], json!(["text/html"]));
+    // The multi-value maps replace the single-value ones.
+    assert!(e.get("headers").is_none());
+    assert!(e.get("queryStringParameters").is_none());
+    assert_eq!(e["httpMethod"], "GET");
+    assert_eq!(e["path"], "/lambda");
+    assert_eq!(e["body"], "");
+    assert!(e["requestContext"]["elb"]["targetGroupArn"].is_string());
+
+    let e = event(
+        RequestFormat::AlbMultiValue,
+        &request("GET", "/", &[]),
+        b"",
+        None,
+    );
+    assert_eq!(e["multiValueQueryStringParameters"], json!({}));
+    assert_eq!(e["multiValueHeaders"], json!({}));
+}
+
 #[test]
 fn binary_bodies_are_base64_in_every_format() {
     let req = request(
@@ -180,6 +240,7 @@ fn binary_bodies_are_base64_in_every_format() {
         RequestFormat::ApigwV2,
         RequestFormat::ApigwV1,
         RequestFormat::Alb,
+        RequestFormat::AlbMultiValue,
     ] {
         let e = event(
             format,
