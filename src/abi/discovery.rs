@@ -170,7 +170,7 @@ impl DiscoveryRuntime {
         let slot = event_id as usize;
         let first = lock(&self.slots)
             .get_mut(slot)
-            .and_then(|s| s.driver.start());
+            .and_then(|s| s.driver.start(SystemTime::now()));
         if let Some(request) = first {
             self.drive(
                 cfg,
