@@ -30,6 +30,11 @@ impl Backoff {
         }
     }
 
+    /// A newer config's refresh interval; the failure count stays.
+    pub fn set_interval(&mut self, refresh_interval: Duration) {
+        self.interval = refresh_interval;
+    }
+
     /// A refresh succeeded: the next one is an interval ±10 % away, and the back-off restarts.
     /// `seed` is any random `u64`; `0` gives the interval exactly.
     pub fn on_success(&mut self, seed: u64) -> Duration {

@@ -103,6 +103,13 @@ impl UpstreamDiscovery {
         &self.settings
     }
 
+    /// New intervals (a newer config of the same discovery): they apply from the next refresh
+    /// on; the back-off keeps its count of failures.
+    pub fn update_settings(&mut self, settings: DiscoverySettings) {
+        self.backoff.set_interval(settings.refresh_interval);
+        self.settings = settings;
+    }
+
     pub fn in_flight(&self) -> bool {
         self.current.is_some()
     }
