@@ -292,10 +292,12 @@ impl Registry {
             if let Some(due) = entry.due {
                 if due <= now {
                     if let Some(p) = entry.poller().and_then(|p| self.members.get(&p)) {
+                        // Woken first: if waking panics, the entry stays due and the restarted
+                        // timer tries again.
+                        p.waker.wake(p.event);
                         // Stays due a while in case the event never runs.
                         entry.due = Some(now + WAKE_RETRY);
                         entry.woken = entry.poller();
-                        p.waker.wake(p.event);
                     }
                 }
             }

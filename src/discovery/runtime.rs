@@ -36,7 +36,7 @@ pub enum DiscoveryCounter {
 }
 
 /// Gauges discovery sets (labels in brackets).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DiscoveryGauge {
     /// `[upstream]`: names in the table.
     Functions,
