@@ -313,3 +313,30 @@ def test_lds_updates_do_not_multiply_listfunctions_calls(start_envoy, paging, tm
     assert f"filter config #{poller} polls now instead of #{poller - 1}, starting with the " \
            f"last good list (121 names)" in log, log[-3000:]
     assert invoke(e, "pg-119").status_code == 200
+
+
+def test_when_old_configs_are_destroyed_the_newest_keeps_polling(envoy_bin, paging, tmp_path):
+    """With a 1 s drain the superseded configs are destroyed soon after each update: the
+    survivor polls on, and the gauges it re-published outlive the old configs' stat scopes."""
+    import envoy_proc
+    lds = LdsDiscovery(tmp_path, paging.port, refresh_interval="1s")
+    e = envoy_proc.EnvoyProcess(envoy_bin, lds.bootstrap, tmp_path / "drain", name="disc-drain",
+                                extra_args=["--drain-time-s", "1"])
+    e.start()
+    try:
+        assert wait_until(lambda: stat(e, "envoy_lambda.discovery_functions.upstream.acct") == 121)
+        lds.update(e)
+        lds.update(e)
+        assert wait_until(lambda: stat(e, "envoy_lambda.discovery_configs.upstream.acct") == 1,
+                          timeout=20), e.stats("discovery")
+        log = e.log_text()
+        assert "filter config #1 is gone" in log and "filter config #2 is gone" in log, log[-3000:]
+        assert stat(e, "envoy_lambda.discovery_poller_config.upstream.acct") == 3
+        ok = stat(e, "envoy_lambda.discovery_refresh_ok.upstream.acct")
+        assert wait_until(lambda: stat(e, "envoy_lambda.discovery_refresh_ok.upstream.acct")
+                          >= ok + 2, timeout=10), "the survivor polls"
+        assert stat(e, "envoy_lambda.discovered_function.upstream.acct.function.pg-119") == 1
+        assert stat(e, "envoy_lambda.discovery_functions.upstream.acct") == 121
+        assert invoke(e, "pg-119").status_code == 200
+    finally:
+        e.stop()
