@@ -291,6 +291,7 @@ impl DiscoveryRuntime {
         for line in self.discovery.leave(global()) {
             envoy_log(ffi::LOG_INFO, &line);
         }
+        global().stop_timer_when_idle();
         // SAFETY: the config has left the registry, the only place that wakes its scheduler,
         // and `leave` ran under the registry lock the timer thread holds while waking.
         unsafe {

@@ -22,6 +22,7 @@
 //! parameters, I/O is the caller's (see `runtime.rs`).
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -189,6 +190,8 @@ pub struct Registry {
     next_member: MemberId,
     send_seq: u64,
     jitter: Jitter,
+    /// Tells the timer thread to end (no discovery left).
+    timer_stop: bool,
 }
 
 impl Registry {
@@ -199,6 +202,7 @@ impl Registry {
             next_member: 1,
             send_seq: 0,
             jitter,
+            timer_stop: false,
         }
     }
 
@@ -481,7 +485,7 @@ fn apply(entry: &mut Entry, outcome: Outcome, now: Instant) -> Outcome {
 pub struct Global {
     registry: Mutex<Registry>,
     changed: Condvar,
-    timer_started: std::sync::Once,
+    timer: Mutex<Option<std::thread::JoinHandle<()>>>,
     timer_panics: std::sync::atomic::AtomicU64,
 }
 
@@ -490,7 +494,7 @@ impl Global {
         Self {
             registry: Mutex::new(Registry::new(jitter)),
             changed: Condvar::new(),
-            timer_started: std::sync::Once::new(),
+            timer: Mutex::new(None),
             timer_panics: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -508,9 +512,12 @@ impl Global {
     }
 
     /// One turn of the timer thread: wake what is due, then sleep until the next due time (or
-    /// a change). Returns how long it waited at most.
-    pub fn timer_turn(&self, idle: Duration) -> Duration {
+    /// a change). Breaks once the timer is told to stop.
+    pub fn timer_turn(&self, idle: Duration) -> ControlFlow<()> {
         let mut registry = self.lock();
+        if registry.timer_stop {
+            return ControlFlow::Break(());
+        }
         let now = Instant::now();
         let wait = registry
             .fire_due(now)
@@ -519,36 +526,63 @@ impl Global {
             .changed
             .wait_timeout(registry, wait)
             .unwrap_or_else(|p| p.into_inner());
-        wait
+        ControlFlow::Continue(())
     }
 
-    /// Starts the timer thread once per `Global` (the process's lives as long as the process).
+    /// The timer's pause after a panic, cut short by a stop.
+    fn pause(&self, delay: Duration) {
+        let registry = self.lock();
+        if !registry.timer_stop {
+            let _unused = self
+                .changed
+                .wait_timeout(registry, delay)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Starts the timer thread unless it runs.
     pub fn start_timer(&'static self, log_error: fn(&str)) {
-        self.timer_started.call_once(|| {
-            let spawned = std::thread::Builder::new()
-                .name("envoy-lambda-discovery".into())
-                .spawn(move || {
-                    super::supervise::supervise(
-                        "discovery timer",
-                        || {
-                            self.timer_turn(Duration::from_secs(3600));
-                            std::ops::ControlFlow::Continue(())
-                        },
-                        |line| {
-                            self.timer_panics
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            log_error(&line);
-                        },
-                        std::thread::sleep,
-                    )
-                });
-            if let Err(e) = spawned {
-                log_error(&format!(
-                    "envoy-lambda: could not start the discovery timer thread ({e}); \
-                     discovery is off"
-                ));
+        let mut timer = self.timer.lock().unwrap_or_else(|p| p.into_inner());
+        if timer.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        self.lock().timer_stop = false;
+        let spawned = std::thread::Builder::new()
+            .name("envoy-lambda-discovery".into())
+            .spawn(move || {
+                super::supervise::supervise(
+                    "discovery timer",
+                    || self.timer_turn(Duration::from_secs(3600)),
+                    |line| {
+                        self.timer_panics
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        log_error(&line);
+                    },
+                    |delay| self.pause(delay),
+                )
+            });
+        match spawned {
+            Ok(handle) => *timer = Some(handle),
+            Err(e) => log_error(&format!(
+                "envoy-lambda: could not start the discovery timer thread ({e}); discovery is off"
+            )),
+        }
+    }
+
+    /// Once the last discovery is gone, stops the timer thread and waits for it (config
+    /// destroy): Envoy may unload the module after its last config, and no thread of ours may
+    /// still be running its code then. Returns whether it stopped one.
+    pub fn stop_timer_when_idle(&self) -> bool {
+        {
+            let mut registry = self.lock();
+            if !registry.is_empty() {
+                return false;
             }
-        });
+            registry.timer_stop = true;
+        }
+        self.changed.notify_all();
+        let handle = self.timer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        handle.is_some_and(|h| h.join().is_ok())
     }
 
     /// Timer-thread panics not yet counted in a stat (the main thread counts them).

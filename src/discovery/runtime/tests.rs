@@ -330,4 +330,10 @@ fn the_timer_thread_survives_a_panic_and_the_main_thread_counts_it() {
     assert_eq!(io.counted(DiscoveryCounter::TimerPanics), 1);
     assert_eq!(global.take_timer_panics(), 0);
     d.leave(global);
+    // The last discovery is gone: the thread stops (Envoy may unload the module next) and
+    // starts again with the next one.
+    assert!(global.stop_timer_when_idle());
+    assert!(!global.stop_timer_when_idle(), "already stopped");
+    global.start_timer(|line| LOGGED.lock().unwrap().push(line.to_owned()));
+    assert!(global.stop_timer_when_idle());
 }
