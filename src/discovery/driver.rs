@@ -123,10 +123,10 @@ impl UpstreamDiscovery {
             return None;
         }
         let per_function = self.settings.aliases || self.settings.versions;
-        let full_due = self.last_full.is_none_or(|t| {
-            now.duration_since(t)
-                .map_or(true, |d| d >= self.settings.aliases_refresh_interval)
-        });
+        let full_due = match (self.settings.aliases_refresh_interval, self.last_full) {
+            (None, _) | (_, None) => true,
+            (Some(every), Some(last)) => now.duration_since(last).map_or(true, |d| d >= every),
+        };
         let previous = match self.table.state() {
             TableState::Ready(snapshot) if per_function && !full_due => Some(snapshot),
             _ => None,
@@ -404,7 +404,7 @@ mod tests {
             enabled: true,
             refresh_interval: Duration::from_secs(30),
             aliases: true,
-            aliases_refresh_interval: Duration::from_secs(120),
+            aliases_refresh_interval: Some(Duration::from_secs(120)),
             ..Default::default()
         };
         let mut d = UpstreamDiscovery::new("u", settings);

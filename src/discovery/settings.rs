@@ -64,7 +64,8 @@ pub struct DiscoverySettings {
     /// With `aliases`/`versions`: redo the per-function listings only this often (at least
     /// `refresh_interval`); the refreshes in between list functions only and keep the known
     /// aliases and versions of functions already listed (new functions are listed in full).
-    pub aliases_refresh_interval: Duration,
+    /// `None`: on every refresh.
+    pub aliases_refresh_interval: Option<Duration>,
 }
 
 impl Default for DiscoverySettings {
@@ -76,7 +77,7 @@ impl Default for DiscoverySettings {
             filter: NameFilter::default(),
             aliases: false,
             versions: false,
-            aliases_refresh_interval: DEFAULT_REFRESH_INTERVAL,
+            aliases_refresh_interval: None,
         }
     }
 }
@@ -115,7 +116,7 @@ pub fn parse_discovery(
         Some(v) => refresh_interval(v).map_err(|m| err(format!("{here}.refresh_interval"), m))?,
     };
     let aliases_refresh_interval = match &raw.aliases_refresh_interval {
-        None => refresh_interval,
+        None => None,
         Some(v) => {
             let field = format!("{here}.aliases_refresh_interval");
             if !(raw.aliases || raw.versions) {
@@ -134,7 +135,7 @@ pub fn parse_discovery(
                     ),
                 ));
             }
-            d
+            Some(d)
         }
     };
     let include = match raw.include {
@@ -329,11 +330,11 @@ mod tests {
     #[test]
     fn aliases_refresh_interval_defaults_to_and_may_not_undercut_refresh_interval() {
         let d = parse(json!({"refresh_interval": "30s", "aliases": true})).unwrap();
-        assert_eq!(d.aliases_refresh_interval, Duration::from_secs(30));
+        assert_eq!(d.aliases_refresh_interval, None, "every refresh");
         let d = parse(json!({"refresh_interval": "30s", "versions": true,
                              "aliases_refresh_interval": "10m"}))
         .unwrap();
-        assert_eq!(d.aliases_refresh_interval, Duration::from_secs(600));
+        assert_eq!(d.aliases_refresh_interval, Some(Duration::from_secs(600)));
         for (doc, needle) in [
             (
                 json!({"refresh_interval": "30s", "aliases": true, "aliases_refresh_interval": "10s"}),

@@ -340,3 +340,30 @@ def test_when_old_configs_are_destroyed_the_newest_keeps_polling(envoy_bin, pagi
         assert invoke(e, "pg-119").status_code == 200
     finally:
         e.stop()
+
+
+def test_aliases_refresh_interval_lists_aliases_of_new_functions_only(start_envoy, paging):
+    e = start_envoy(discovery_config(paging.port, "AKIAPAGING", "s", aliases=True,
+                                     aliases_refresh_interval="1h"), name="disc-alias-interval")
+    assert wait_until(lambda: stat(e, "envoy_lambda.discovery_functions.upstream.acct") == 123)
+    full = paging.count("ListAliases")
+    assert full == 121  # the first refresh lists every function's aliases
+    paging.add_function("newcomer", aliases={"live": "$LATEST"})
+    paging.add_alias("orders", "green", "1")  # a known function: seen at the next full listing
+    t0 = time.time()
+    assert wait_until(lambda: invoke(e, "newcomer:live").status_code == 200, timeout=10)
+    time.sleep(2.5)  # a few more 1 s refreshes
+    aliases = [r.path for r in paging.requests if r.operation == "ListAliases" and r.time >= t0]
+    assert paging.count("ListFunctions", since=t0) >= 3 * 2
+    assert aliases == ["/2015-03-31/functions/newcomer/aliases?MaxItems=50"], aliases
+    assert invoke(e, "orders:blue").status_code == 200  # kept from the full listing
+    assert invoke(e, "orders:green").status_code == 404
+
+
+def test_aliases_refresh_interval_below_refresh_interval_is_refused(envoy_validate, paging):
+    text = discovery_config(paging.port, "AKIAPAGING", "s", aliases=True, refresh_interval="30s",
+                            aliases_refresh_interval="10s")
+    rc, out = envoy_validate(text)
+    assert rc != 0
+    assert "spec.discovery.aliases_refresh_interval: 10s is shorter than refresh_interval " \
+           "(30s)" in out, out[-2000:]
