@@ -155,7 +155,7 @@ fn new_config(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<ConfigHa
             );
         }
     }
-    let shared = Arc::new(SharedConfig::new(config));
+    let mut shared = SharedConfig::new(config);
     let discovery = if shared.discovered.is_empty() {
         None
     } else {
@@ -185,16 +185,25 @@ fn new_config(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<ConfigHa
                 "discovered_function",
                 &["upstream", "function"],
             ),
+            panics: define(config_envoy_ptr, false, "discovery_panics", &["upstream"]),
+            timer_panics: define(config_envoy_ptr, false, "discovery_timer_panics", &[]),
+            configs: define(config_envoy_ptr, true, "discovery_configs", &["upstream"]),
+            poller_config: define(
+                config_envoy_ptr,
+                true,
+                "discovery_poller_config",
+                &["upstream"],
+            ),
         };
         // SAFETY: a plain query, valid on the main thread where config_new runs.
         if unsafe { ffi::envoy_dynamic_module_callback_is_validation_mode() } {
             None
         } else {
-            DiscoveryRuntime::start(config_envoy_ptr, &shared, &secret_handles, metrics)
+            DiscoveryRuntime::start(config_envoy_ptr, &mut shared, &secret_handles, metrics)
         }
     };
     Ok(ConfigHandle {
-        shared,
+        shared: Arc::new(shared),
         secret_handles,
         counter_ids,
         discovery,
@@ -257,7 +266,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
             // SAFETY: Envoy passes the config it got from config_new, still alive.
             let config = unsafe { config_ref(config_module_ptr) };
             if let Some(d) = &config.discovery {
-                d.on_scheduled(config_envoy_ptr, event_id);
+                d.on_scheduled(config_envoy_ptr, &config.shared, event_id);
             }
         },
     )
@@ -301,7 +310,14 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
                 // SAFETY: as above, for the body chunks.
                 body.extend_from_slice(unsafe { chunk.as_slice() });
             }
-            d.on_callout_done(config_envoy_ptr, callout_id, result, status, &body);
+            d.on_callout_done(
+                config_envoy_ptr,
+                &config.shared,
+                callout_id,
+                result,
+                status,
+                &body,
+            );
         },
     )
 }

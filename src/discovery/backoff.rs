@@ -1,6 +1,8 @@
 //! When to refresh next, and how often to say that refreshes fail.
 //!
-//! After a success the next refresh is one `refresh_interval` away. After failures it is
+//! After a success the next refresh is one `refresh_interval` away, ±10 % chosen by a seed so
+//! that a fleet of Envoys started together drifts apart instead of polling in lockstep. After
+//! failures it is
 //! sooner at first and then backs off: 1 s, 2 s, 4 s … doubling up to `refresh_interval`, and
 //! never more than 5 minutes, so a credential fix or an AWS recovery is picked up quickly
 //! without hammering the control plane (ListFunctions is limited to 15 requests/s per account,
@@ -28,10 +30,16 @@ impl Backoff {
         }
     }
 
-    /// A refresh succeeded: the next one is a full interval away, and the back-off restarts.
-    pub fn on_success(&mut self) -> Duration {
+    /// A newer config's refresh interval; the failure count stays.
+    pub fn set_interval(&mut self, refresh_interval: Duration) {
+        self.interval = refresh_interval;
+    }
+
+    /// A refresh succeeded: the next one is an interval ±10 % away, and the back-off restarts.
+    /// `seed` is any random `u64`; `0` gives the interval exactly.
+    pub fn on_success(&mut self, seed: u64) -> Duration {
         self.failures = 0;
-        self.interval
+        spread(self.interval, seed)
     }
 
     /// A refresh failed: the delay before the next attempt. `seed` is any random `u64`; `0`
@@ -61,6 +69,17 @@ fn jitter(delay: Duration, seed: u64) -> Duration {
     let quarter_ms = u64::try_from(delay.as_millis() / 4).unwrap_or(u64::MAX);
     let cut = seed % quarter_ms.saturating_add(1);
     delay.saturating_sub(Duration::from_millis(cut))
+}
+
+/// `interval` ± up to 10 %, chosen by `seed`, at millisecond resolution; seed 0 is no change.
+pub fn spread(interval: Duration, seed: u64) -> Duration {
+    let tenth_ms = u64::try_from(interval.as_millis() / 10).unwrap_or(u64::MAX / 4);
+    let width = tenth_ms.saturating_mul(2).saturating_add(1);
+    // Seed 0 lands in the middle of [-tenth, +tenth].
+    let offset = seed.wrapping_add(tenth_ms) % width;
+    interval
+        .saturating_add(Duration::from_millis(offset))
+        .saturating_sub(Duration::from_millis(tenth_ms))
 }
 
 /// Lets one failure log line through per `every`, counting the ones held back, so that an
@@ -159,7 +178,7 @@ mod tests {
         let mut b = Backoff::new(Duration::from_secs(30));
         b.on_failure(0);
         b.on_failure(0);
-        assert_eq!(b.on_success(), Duration::from_secs(30));
+        assert_eq!(b.on_success(0), Duration::from_secs(30));
         assert_eq!(b.consecutive_failures(), 0);
         assert_eq!(b.on_failure(0), Duration::from_secs(1));
     }
@@ -177,6 +196,39 @@ mod tests {
         }
         let mut b = Backoff::new(Duration::from_secs(60));
         assert_eq!(b.on_failure(100), Duration::from_millis(900));
+    }
+
+    #[test]
+    fn success_delay_stays_within_ten_percent_of_the_interval() {
+        let interval = Duration::from_secs(60);
+        assert_eq!(spread(interval, 0), interval);
+        let (lo, hi) = (Duration::from_secs(54), Duration::from_secs(66));
+        let mut seen = std::collections::BTreeSet::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = spread(interval, x);
+            assert!(lo <= d && d <= hi, "{d:?}");
+            seen.insert(d.as_secs());
+        }
+        // The whole band is used, not one end of it.
+        assert!(seen.contains(&54) && seen.contains(&65), "{seen:?}");
+        assert_eq!(
+            spread(Duration::from_secs(1), 1),
+            Duration::from_millis(1001)
+        );
+        assert_eq!(
+            spread(Duration::from_secs(1), 100),
+            Duration::from_millis(1100)
+        );
+        assert_eq!(
+            spread(Duration::from_secs(1), 101),
+            Duration::from_millis(900)
+        );
+        // No overflow at the extremes.
+        assert!(spread(Duration::MAX, u64::MAX) <= Duration::MAX);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! main thread's timer and callout callbacks.
 //!
 //! ```text
-//! timer fired        → if let Some(req) = d.start() { callout(req) }
+//! timer fired        → if let Some(req) = d.start(now) { callout(req) }
 //! callout answered   → let out = d.on_response(status, body, now, seed);
 //! callout failed     → let out = d.on_transport_failure("reset", now, seed);
 //!                      match out.step { Send(req) => callout(req), Wait(delay) => arm timer(delay),
@@ -21,7 +21,7 @@ use super::backoff::{Backoff, LogDecision, LogRateLimiter};
 use super::lambda_api::ApiRequest;
 use super::refresh::{FailureKind, Refresh, RefreshError};
 use super::settings::DiscoverySettings;
-use super::table::FunctionTable;
+use super::table::{FunctionTable, TableState};
 
 /// At most one "discovery failed" warning per upstream per this period.
 pub const FAILURE_LOG_PERIOD: Duration = Duration::from_secs(60);
@@ -65,6 +65,10 @@ pub struct UpstreamDiscovery {
     backoff: Backoff,
     log_limiter: LogRateLimiter,
     current: Option<Refresh>,
+    /// When the last refresh that listed every function's aliases/versions was started.
+    last_full: Option<SystemTime>,
+    /// Whether the refresh in progress lists every function's aliases/versions.
+    current_is_full: bool,
 }
 
 impl UpstreamDiscovery {
@@ -85,6 +89,8 @@ impl UpstreamDiscovery {
             table,
             log_limiter: LogRateLimiter::new(FAILURE_LOG_PERIOD),
             current: None,
+            last_full: None,
+            current_is_full: false,
         }
     }
 
@@ -97,17 +103,42 @@ impl UpstreamDiscovery {
         &self.settings
     }
 
+    /// New intervals (a newer config of the same discovery): they apply from the next refresh
+    /// on; the back-off keeps its count of failures.
+    pub fn update_settings(&mut self, settings: DiscoverySettings) {
+        self.backoff.set_interval(settings.refresh_interval);
+        self.settings = settings;
+    }
+
     pub fn in_flight(&self) -> bool {
         self.current.is_some()
     }
 
     /// Starts a refresh and returns its first request; `None` if one is already running (the
-    /// callout's timeout guarantees it ends, so a late timer tick is simply ignored).
-    pub fn start(&mut self) -> Option<ApiRequest> {
+    /// callout's timeout guarantees it ends, so a late timer tick is simply ignored). Aliases
+    /// and versions of known functions are listed again only once `aliases_refresh_interval`
+    /// has passed since the last refresh that listed them all.
+    pub fn start(&mut self, now: SystemTime) -> Option<ApiRequest> {
         if self.current.is_some() {
             return None;
         }
-        let refresh = Refresh::new(&self.settings);
+        let per_function = self.settings.aliases || self.settings.versions;
+        let full_due = match (self.settings.aliases_refresh_interval, self.last_full) {
+            (None, _) | (_, None) => true,
+            (Some(every), Some(last)) => now.duration_since(last).map_or(true, |d| d >= every),
+        };
+        let previous = match self.table.state() {
+            TableState::Ready(snapshot) if per_function && !full_due => Some(snapshot),
+            _ => None,
+        };
+        self.current_is_full = previous.is_none();
+        if self.current_is_full {
+            self.last_full = Some(now);
+        }
+        let refresh = match previous {
+            Some(previous) => Refresh::reusing(&self.settings, previous),
+            None => Refresh::new(&self.settings),
+        };
         let first = refresh.next_request();
         self.current = Some(refresh);
         first
@@ -132,6 +163,15 @@ impl UpstreamDiscovery {
         self.finish(now, seed)
     }
 
+    /// Drops the refresh in progress without a report: its sender is gone (its config was
+    /// destroyed, Envoy cancels its callouts) or it panicked. The table keeps the last good set.
+    pub fn abort(&mut self) {
+        if self.current.take().is_some() && self.current_is_full {
+            // The full listing did not happen: the next refresh does it.
+            self.last_full = None;
+        }
+    }
+
     /// The outstanding request got no HTTP reply (reset, timeout, could not be signed or sent).
     pub fn on_transport_failure(&mut self, reason: &str, now: SystemTime, seed: u64) -> Outcome {
         let error = match self.current.take() {
@@ -151,7 +191,7 @@ impl UpstreamDiscovery {
                 let names = set.len();
                 self.table.publish(set, now);
                 Outcome {
-                    step: Step::Wait(self.backoff.on_success()),
+                    step: Step::Wait(self.backoff.on_success(seed)),
                     report: Some(Report::Refreshed { names, requests }),
                 }
             }
@@ -160,6 +200,9 @@ impl UpstreamDiscovery {
     }
 
     fn failed(&mut self, error: RefreshError, now: SystemTime, seed: u64) -> Outcome {
+        if self.current_is_full && !matches!(error, RefreshError::NotWaiting) {
+            self.last_full = None;
+        }
         // A reply with no refresh running is a caller bug; whatever timer or callout is pending
         // stays the only one, so the schedule is left alone.
         let delay = match error {
@@ -223,9 +266,9 @@ mod tests {
     fn a_successful_refresh_publishes_and_waits_an_interval() {
         let mut d = discovery();
         let table = Arc::clone(d.table());
-        let first = d.start().unwrap();
+        let first = d.start(at(0)).unwrap();
         assert_eq!(first.path_and_query, "/2015-03-31/functions/?MaxItems=50");
-        assert_eq!(d.start(), None, "one refresh at a time");
+        assert_eq!(d.start(at(0)), None, "one refresh at a time");
         let out = d.on_response(200, PAGE_1, at(0), 0);
         let Step::Send(second) = out.step else {
             panic!("{out:?}")
@@ -254,11 +297,11 @@ mod tests {
     fn failures_keep_the_old_set_back_off_and_rate_limit_the_log() {
         let mut d = discovery();
         let table = Arc::clone(d.table());
-        d.start();
+        d.start(at(0));
         d.on_response(200, PAGE_2, at(0), 0);
         assert_eq!(table.len(), 1);
 
-        d.start();
+        d.start(at(0));
         let out = d.on_response(
             403,
             br#"{"message":"The security token included in the request is invalid."}"#,
@@ -280,7 +323,7 @@ mod tests {
         );
         assert_eq!(table.lookup("b"), Lookup::Found, "previous good set kept");
 
-        d.start();
+        d.start(at(0));
         let out = d.on_transport_failure("connection reset", at(31), 0);
         assert_eq!(out.step, Step::Wait(Duration::from_secs(2)));
         assert!(matches!(
@@ -292,7 +335,7 @@ mod tests {
             })
         ));
 
-        d.start();
+        d.start(at(0));
         let out = d.on_response(500, b"", at(100), 0);
         assert_eq!(out.step, Step::Wait(Duration::from_secs(4)));
         let Some(Report::Failed {
@@ -303,7 +346,7 @@ mod tests {
         };
         assert!(line.ends_with("; 1 similar line(s) suppressed"), "{line}");
 
-        d.start();
+        d.start(at(0));
         let out = d.on_response(200, PAGE_2, at(104), 0);
         assert_eq!(
             out.step,
@@ -326,12 +369,74 @@ mod tests {
             })
         ));
         assert_eq!(d.on_transport_failure("late", at(1), 0).step, Step::Idle);
-        assert!(d.start().is_some());
+        assert!(d.start(at(1)).is_some());
         assert!(d.in_flight());
         // The stray replies did not count as failures: the first real one retries after 1 s.
         assert_eq!(
             d.on_response(500, b"", at(2), 0).step,
             Step::Wait(Duration::from_secs(1))
         );
+    }
+
+    /// Answers every request of a refresh: one function `a` with alias `live`.
+    fn run_refresh(d: &mut UpstreamDiscovery, now: SystemTime) -> Vec<String> {
+        let mut paths = Vec::new();
+        let mut next = d.start(now);
+        while let Some(req) = next {
+            paths.push(req.path_and_query.clone());
+            let body: &[u8] = match req.call {
+                crate::discovery::ApiCall::ListFunctions => {
+                    br#"{"Functions":[{"FunctionName":"a"}],"NextMarker":null}"#
+                }
+                _ => br#"{"Aliases":[{"Name":"live"}],"NextMarker":null}"#,
+            };
+            next = match d.on_response(200, body, now, 0).step {
+                Step::Send(r) => Some(r),
+                _ => None,
+            };
+        }
+        paths
+    }
+
+    #[test]
+    fn aliases_are_listed_again_only_every_aliases_refresh_interval() {
+        let settings = DiscoverySettings {
+            enabled: true,
+            refresh_interval: Duration::from_secs(30),
+            aliases: true,
+            aliases_refresh_interval: Some(Duration::from_secs(120)),
+            ..Default::default()
+        };
+        let mut d = UpstreamDiscovery::new("u", settings);
+        let table = Arc::clone(d.table());
+        assert_eq!(
+            run_refresh(&mut d, at(0)).len(),
+            2,
+            "first refresh lists aliases"
+        );
+        assert_eq!(table.lookup("a:live"), Lookup::Found);
+        assert_eq!(run_refresh(&mut d, at(30)).len(), 1, "functions only");
+        assert_eq!(
+            table.lookup("a:live"),
+            Lookup::Found,
+            "kept from the full one"
+        );
+        assert_eq!(run_refresh(&mut d, at(90)).len(), 1);
+        assert_eq!(run_refresh(&mut d, at(120)).len(), 2, "full again");
+
+        // An aborted full refresh is redone at the next start.
+        d.start(at(240));
+        d.abort();
+        assert!(!d.in_flight());
+        assert_eq!(run_refresh(&mut d, at(241)).len(), 2);
+    }
+
+    #[test]
+    fn success_waits_are_jittered_by_the_seed() {
+        let mut d = discovery();
+        d.start(at(0));
+        let out = d.on_response(200, PAGE_2, at(0), 1);
+        // 30 s ± 3 s: seed 1 is 3001 ms into the 6001 ms band.
+        assert_eq!(out.step, Step::Wait(Duration::from_millis(30_001)));
     }
 }

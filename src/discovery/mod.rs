@@ -14,8 +14,12 @@
 //! 4. A failed refresh changes nothing in the table (the previous good set stays in use); the
 //!    next attempt follows [`Backoff`], and warnings are paced by [`LogRateLimiter`].
 //!
-//! [`UpstreamDiscovery`] strings 2–4 together for one upstream: the ABI layer only has to send
-//! what it is told, report replies and arm a timer.
+//! [`UpstreamDiscovery`] strings 2–4 together for one upstream. It lives in the process-wide
+//! [`Registry`], one per [`DiscoveryKey`], shared by every filter config with that upstream:
+//! the newest config polls, older ones (draining listeners) read the same table, and a new
+//! config starts with the last good list. [`ConfigDiscovery`] is one config's side of it
+//! (join, hook steps under `catch_unwind`, stats, leave) over [`DiscoveryIo`]; one timer
+//! thread per process ([`Global`], restarted by [`supervise`] after a panic) wakes pollers.
 
 mod backoff;
 mod callout;
@@ -23,11 +27,14 @@ mod driver;
 mod glob;
 mod lambda_api;
 mod refresh;
+mod registry;
+mod runtime;
 mod set;
 mod settings;
+mod supervise;
 mod table;
 
-pub use backoff::{Backoff, LogDecision, LogRateLimiter};
+pub use backoff::{spread, Backoff, LogDecision, LogRateLimiter};
 pub use callout::signed_headers;
 pub use driver::{Outcome, Report, Step, UpstreamDiscovery, FAILURE_LOG_PERIOD};
 pub use glob::{Glob, NameFilter};
@@ -36,9 +43,17 @@ pub use lambda_api::{
     ApiCall, ApiRequest, FunctionSummary, Page, PageError, StatusClass, VersionSummary, PAGE_SIZE,
 };
 pub use refresh::{FailureKind, Limits, Refresh, RefreshError};
+pub use registry::{
+    global, DiscoveryKey, Global, Jitter, Joined, Joiner, MemberId, Polling, Registry, Wake,
+    SYNC_EVENT, WAKE_RETRY,
+};
+pub use runtime::{
+    CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, LogLevel,
+};
 pub use set::DiscoveredSet;
 pub use settings::{
     parse_discovery, parse_duration, DiscoverySettings, DEFAULT_REFRESH_INTERVAL,
     MIN_REFRESH_INTERVAL,
 };
+pub use supervise::{panic_message, supervise};
 pub use table::{FunctionTable, Lookup, Snapshot, TableState};

@@ -23,11 +23,16 @@
 //! answered 404: the function was deleted after it was listed, so it is left out and the
 //! refresh goes on (otherwise a busy account would never complete a refresh).
 //!
+//! A refresh made with [`Refresh::reusing`] (the `aliases_refresh_interval` option) lists every
+//! function but makes per-function calls only for functions the previous set does not have;
+//! for the others it keeps the previous set's `name:alias` / `name:version` entries.
+//!
 //! Loop guards, both **errors** (same reasoning: no partial set): a `NextMarker` already seen
 //! in the same listing, and a listing longer than [`Limits::max_pages_per_listing`] pages.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use super::glob::NameFilter;
 use super::lambda_api::{
@@ -36,6 +41,7 @@ use super::lambda_api::{
 };
 use super::set::DiscoveredSet;
 use super::settings::DiscoverySettings;
+use super::table::Snapshot;
 use crate::lambda::aws_error::AwsError;
 use crate::lambda::Qualifier;
 
@@ -202,6 +208,9 @@ pub struct Refresh {
     requests: usize,
     skipped_invalid: usize,
     vanished: usize,
+    /// The previous set whose aliases/versions are kept for functions it already lists.
+    reuse: Option<Arc<Snapshot>>,
+    reused: usize,
 }
 
 impl Refresh {
@@ -225,7 +234,23 @@ impl Refresh {
             requests: 0,
             skipped_invalid: 0,
             vanished: 0,
+            reuse: None,
+            reused: 0,
         }
+    }
+
+    /// Lists every function, but aliases/versions only of functions `previous` does not list
+    /// (see the module doc). `previous` must come from a refresh with the same settings.
+    pub fn reusing(settings: &DiscoverySettings, previous: Arc<Snapshot>) -> Self {
+        Self {
+            reuse: Some(previous),
+            ..Self::new(settings)
+        }
+    }
+
+    /// Functions whose aliases/versions were taken from the previous set.
+    pub fn reused(&self) -> usize {
+        self.reused
     }
 
     /// The request to send now, or `None` when the refresh is over (done or failed). Calling it
@@ -412,12 +437,25 @@ impl Refresh {
             Phase::Functions => {
                 self.functions.sort_unstable();
                 self.functions.dedup();
+                if let (Some(previous), Some(_)) = (self.reuse.take(), self.first_sub()) {
+                    let listed = std::mem::take(&mut self.functions);
+                    for f in listed {
+                        if previous.set.contains(&f) {
+                            self.names
+                                .extend(previous.set.qualified_of(&f).map(String::from));
+                            self.names.push(f);
+                            self.reused += 1;
+                        } else {
+                            self.functions.push(f);
+                        }
+                    }
+                }
                 match self.first_sub() {
                     Some(sub) if !self.functions.is_empty() => {
                         self.phase = Phase::PerFunction { index: 0, sub };
                     }
                     _ => {
-                        self.names = std::mem::take(&mut self.functions);
+                        self.names.append(&mut self.functions);
                         self.phase = Phase::Done;
                     }
                 }

@@ -41,6 +41,17 @@ impl DiscoveredSet {
         self.names.is_empty()
     }
 
+    /// The `function:qualifier` entries of `function`, in sorted order. They are contiguous:
+    /// every name with the prefix `function:` sorts between `function:` and the next prefix.
+    pub fn qualified_of<'a>(&'a self, function: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let prefix = format!("{function}:");
+        let start = self.names.partition_point(|n| n.as_ref() < prefix.as_str());
+        self.names[start..]
+            .iter()
+            .map(|n| n.as_ref())
+            .take_while(move |n| n.starts_with(&prefix))
+    }
+
     /// In sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(|n| n.as_ref())
@@ -69,6 +80,15 @@ mod tests {
         assert!(!set.contains("c"));
         assert!(DiscoveredSet::default().is_empty());
         assert!(!DiscoveredSet::default().contains(""));
+    }
+
+    #[test]
+    fn qualified_entries_of_one_function() {
+        let set = DiscoveredSet::from_names(["f", "f-x", "f-x:1", "f:1", "f:live", "f9", "g:1"]);
+        assert_eq!(set.qualified_of("f").collect::<Vec<_>>(), ["f:1", "f:live"]);
+        assert_eq!(set.qualified_of("f-x").collect::<Vec<_>>(), ["f-x:1"]);
+        assert_eq!(set.qualified_of("f9").count(), 0);
+        assert_eq!(set.qualified_of("h").count(), 0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! "discovery": {
 //!   "enabled": true, "cluster": "lambda_us_east_1", "refresh_interval": "30s",
 //!   "include": ["orders-*"], "exclude": ["*-test"],
-//!   "aliases": true, "versions": false
+//!   "aliases": true, "versions": false, "aliases_refresh_interval": "10m"
 //! }
 //! ```
 //!
@@ -42,6 +42,10 @@ struct RawDiscovery {
     aliases: bool,
     #[serde(default)]
     versions: bool,
+    /// How often the per-function listings (aliases, versions) are redone; same forms as
+    /// `refresh_interval`.
+    #[serde(default)]
+    aliases_refresh_interval: Option<serde_json::Value>,
 }
 
 /// Validated discovery settings of one upstream.
@@ -57,6 +61,11 @@ pub struct DiscoverySettings {
     pub aliases: bool,
     /// Also list each included function's published versions and offer `name:version`.
     pub versions: bool,
+    /// With `aliases`/`versions`: redo the per-function listings only this often (at least
+    /// `refresh_interval`); the refreshes in between list functions only and keep the known
+    /// aliases and versions of functions already listed (new functions are listed in full).
+    /// `None`: on every refresh.
+    pub aliases_refresh_interval: Option<Duration>,
 }
 
 impl Default for DiscoverySettings {
@@ -68,6 +77,7 @@ impl Default for DiscoverySettings {
             filter: NameFilter::default(),
             aliases: false,
             versions: false,
+            aliases_refresh_interval: None,
         }
     }
 }
@@ -105,6 +115,29 @@ pub fn parse_discovery(
         None => DEFAULT_REFRESH_INTERVAL,
         Some(v) => refresh_interval(v).map_err(|m| err(format!("{here}.refresh_interval"), m))?,
     };
+    let aliases_refresh_interval = match &raw.aliases_refresh_interval {
+        None => None,
+        Some(v) => {
+            let field = format!("{here}.aliases_refresh_interval");
+            if !(raw.aliases || raw.versions) {
+                return Err(err(
+                    field,
+                    "has no effect unless \"aliases\" or \"versions\" is true",
+                ));
+            }
+            let d = self::refresh_interval(v).map_err(|m| err(field.clone(), m))?;
+            if d < refresh_interval {
+                return Err(err(
+                    field,
+                    format!(
+                        "{d:?} is shorter than refresh_interval ({refresh_interval:?}); \
+                         aliases and versions cannot be listed more often than functions"
+                    ),
+                ));
+            }
+            Some(d)
+        }
+    };
     let include = match raw.include {
         None => None,
         Some(list) if list.is_empty() => {
@@ -130,6 +163,7 @@ pub fn parse_discovery(
         filter: NameFilter { include, exclude },
         aliases: raw.aliases,
         versions: raw.versions,
+        aliases_refresh_interval,
     })
 }
 
@@ -290,6 +324,37 @@ mod tests {
                 "{v}"
             );
             assert!(e.message.contains(needle), "{v}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn aliases_refresh_interval_defaults_to_and_may_not_undercut_refresh_interval() {
+        let d = parse(json!({"refresh_interval": "30s", "aliases": true})).unwrap();
+        assert_eq!(d.aliases_refresh_interval, None, "every refresh");
+        let d = parse(json!({"refresh_interval": "30s", "versions": true,
+                             "aliases_refresh_interval": "10m"}))
+        .unwrap();
+        assert_eq!(d.aliases_refresh_interval, Some(Duration::from_secs(600)));
+        for (doc, needle) in [
+            (
+                json!({"refresh_interval": "30s", "aliases": true, "aliases_refresh_interval": "10s"}),
+                "shorter than refresh_interval (30s)",
+            ),
+            (
+                json!({"aliases_refresh_interval": "10m"}),
+                "no effect unless \"aliases\" or \"versions\"",
+            ),
+            (
+                json!({"aliases": true, "aliases_refresh_interval": "10"}),
+                "number and a unit",
+            ),
+        ] {
+            let e = parse(doc.clone()).unwrap_err();
+            assert_eq!(
+                e.field,
+                "upstreams[0].spec.discovery.aliases_refresh_interval"
+            );
+            assert!(e.message.contains(needle), "{doc}: {}", e.message);
         }
     }
 

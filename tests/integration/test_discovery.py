@@ -215,3 +215,155 @@ def test_before_the_first_list_static_works_and_discovered_is_503(start_envoy, p
     paging.clear_failures()
     # A static function does not depend on discovery (the peer answers the invoke).
     assert wait_until(lambda: invoke(e, "pinned").status_code == 200, timeout=5)
+
+
+# -- config updates (filesystem LDS) -----------------------------------------------------
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LdsDiscovery:
+    """The discovery config with its listener served by filesystem LDS, so that a test can
+    update the listener (each update is a new filter config; the old one drains for Envoy's
+    default 600 s) while keeping the upstream as it is."""
+
+    def __init__(self, tmp_path, port: int, **discovery):
+        cfg = json.loads(discovery_config(port, "AKIAPAGING", "s", **discovery))
+        self.listener = cfg["static_resources"].pop("listeners")[0]
+        # A fixed port: the listener keeps its socket across updates.
+        self.listener["address"]["socket_address"]["port_value"] = _free_port()
+        self.path = tmp_path / "lds.json"
+        self.version = 0
+        self._write()
+        cfg["dynamic_resources"] = {"lds_config": {"resource_api_version": "V3",
+                                                   "path_config_source": {"path": str(self.path)}}}
+        self.bootstrap = json.dumps(cfg)
+
+    def _hcm(self) -> dict:
+        return self.listener["filter_chains"][0]["filters"][0]["typed_config"]
+
+    def _write(self) -> None:
+        # Only the HCM's stat prefix changes: the filter config (and so the upstream) stays.
+        self._hcm()["stat_prefix"] = f"ingress_v{self.version}"
+        configs.write_atomically(self.path, configs.dump(
+            {"resources": [{"@type": LISTENER_TYPE, **self.listener}]}))
+
+    def update(self, envoy) -> int:
+        """Writes the next version (atomic mv) and waits until Envoy serves it."""
+        self.version += 1
+        self._write()
+        v = self.version
+        assert wait_until(lambda: stat(envoy, "listener_manager.lds.update_success") >= v + 1
+                          and stat(envoy, "listener_manager.total_listeners_warming") == 0,
+                          timeout=10), envoy.stats("listener_manager")
+        return v
+
+
+def test_an_lds_update_keeps_discovered_functions_answering(start_envoy, paging, tmp_path):
+    """Defect 5: a new filter config used to start with an empty table (503 discovery_pending
+    until its own first listing). It now starts with the last good table of the same upstream."""
+    lds = LdsDiscovery(tmp_path, paging.port, refresh_interval="30s")
+    e = start_envoy(lds.bootstrap, name="disc-lds-carry")
+    assert wait_until(lambda: stat(e, "envoy_lambda.discovery_functions.upstream.acct") == 121)
+    paging.listing_delay = 3.0  # a large account: any new listing takes 3 s from now on
+    statuses = []
+    for _ in range(2):
+        v = lds.update(e)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # new connections: the new filter config answers
+            r = invoke(e, "pg-001")
+            statuses.append((v, r.status_code, r.text[:80] if r.status_code != 200 else ""))
+        assert stat(e, f"http.ingress_v{v}.downstream_rq_total") > 0, "served by the new config"
+    failed = [s for s in statuses if s[1] != 200]
+    print(f"{len(statuses)} requests across 2 LDS updates, {len(failed)} failed")
+    assert not failed, failed[:5]
+    assert invoke(e, "no-such-fn").status_code == 404  # judged against the carried list
+
+
+def test_lds_updates_do_not_multiply_listfunctions_calls(start_envoy, paging, tmp_path):
+    """Defect 6: every draining config kept polling (N updates → N+1 pollers). Now the newest
+    config polls and the others read its table; stats and the log say which config polls."""
+    lds = LdsDiscovery(tmp_path, paging.port, refresh_interval="1s")
+    e = start_envoy(lds.bootstrap, name="disc-lds-rate")
+    assert wait_until(lambda: stat(e, "envoy_lambda.discovery_functions.upstream.acct") == 121)
+    updates = 5
+    for _ in range(updates):
+        lds.update(e)
+    time.sleep(1.5)  # let a refresh of the new poller run
+    t0 = time.time()
+    window = 6.0
+    time.sleep(window)
+    lists = paging.count("ListFunctions", since=t0)
+    refreshes = lists / 3  # 121 functions: 3 pages per refresh
+    print(f"{updates} LDS updates, {updates + 1} configs alive: {lists} ListFunctions calls "
+          f"in {window:.0f} s = {refreshes / window:.2f} refreshes/s at refresh_interval 1s")
+    # One config's rate: 1 refresh per 1 s ± 10 % (and the pages of one refresh in a row).
+    assert refreshes <= window * 1.25 + 1, lists
+    assert refreshes >= window * 0.5, lists  # and it did not stop
+    configs_alive = stat(e, "envoy_lambda.discovery_configs.upstream.acct")
+    poller = stat(e, "envoy_lambda.discovery_poller_config.upstream.acct")
+    assert configs_alive == updates + 1, e.stats("discovery")
+    log = e.log_text()
+    assert f"filter config #{poller} polls now instead of #{poller - 1}, starting with the " \
+           f"last good list (121 names)" in log, log[-3000:]
+    assert invoke(e, "pg-119").status_code == 200
+
+
+def test_when_old_configs_are_destroyed_the_newest_keeps_polling(envoy_bin, paging, tmp_path):
+    """With a 1 s drain the superseded configs are destroyed soon after each update: the
+    survivor polls on, and the gauges it re-published outlive the old configs' stat scopes."""
+    import envoy_proc
+    lds = LdsDiscovery(tmp_path, paging.port, refresh_interval="1s")
+    e = envoy_proc.EnvoyProcess(envoy_bin, lds.bootstrap, tmp_path / "drain", name="disc-drain",
+                                extra_args=["--drain-time-s", "1"])
+    e.start()
+    try:
+        assert wait_until(lambda: stat(e, "envoy_lambda.discovery_functions.upstream.acct") == 121)
+        lds.update(e)
+        lds.update(e)
+        assert wait_until(lambda: stat(e, "envoy_lambda.discovery_configs.upstream.acct") == 1,
+                          timeout=20), e.stats("discovery")
+        log = e.log_text()
+        assert "filter config #1 is gone" in log and "filter config #2 is gone" in log, log[-3000:]
+        assert stat(e, "envoy_lambda.discovery_poller_config.upstream.acct") == 3
+        ok = stat(e, "envoy_lambda.discovery_refresh_ok.upstream.acct")
+        assert wait_until(lambda: stat(e, "envoy_lambda.discovery_refresh_ok.upstream.acct")
+                          >= ok + 2, timeout=10), "the survivor polls"
+        assert stat(e, "envoy_lambda.discovered_function.upstream.acct.function.pg-119") == 1
+        assert stat(e, "envoy_lambda.discovery_functions.upstream.acct") == 121
+        assert invoke(e, "pg-119").status_code == 200
+    finally:
+        e.stop()
+
+
+def test_aliases_refresh_interval_lists_aliases_of_new_functions_only(start_envoy, paging):
+    e = start_envoy(discovery_config(paging.port, "AKIAPAGING", "s", aliases=True,
+                                     aliases_refresh_interval="1h"), name="disc-alias-interval")
+    assert wait_until(lambda: stat(e, "envoy_lambda.discovery_functions.upstream.acct") == 123)
+    full = paging.count("ListAliases")
+    assert full == 121  # the first refresh lists every function's aliases
+    paging.add_function("newcomer", aliases={"live": "$LATEST"})
+    paging.add_alias("orders", "green", "1")  # a known function: seen at the next full listing
+    t0 = time.time()
+    assert wait_until(lambda: invoke(e, "newcomer:live").status_code == 200, timeout=10)
+    time.sleep(2.5)  # a few more 1 s refreshes
+    aliases = [r.path for r in paging.requests if r.operation == "ListAliases" and r.time >= t0]
+    assert paging.count("ListFunctions", since=t0) >= 3 * 2
+    assert aliases == ["/2015-03-31/functions/newcomer/aliases?MaxItems=50"], aliases
+    assert invoke(e, "orders:blue").status_code == 200  # kept from the full listing
+    assert invoke(e, "orders:green").status_code == 404
+
+
+def test_aliases_refresh_interval_below_refresh_interval_is_refused(envoy_validate, paging):
+    text = discovery_config(paging.port, "AKIAPAGING", "s", aliases=True, refresh_interval="30s",
+                            aliases_refresh_interval="10s")
+    rc, out = envoy_validate(text)
+    assert rc != 0
+    assert "spec.discovery.aliases_refresh_interval: 10s is shorter than refresh_interval " \
+           "(30s)" in out, out[-2000:]

@@ -20,7 +20,9 @@ Every request is recorded (method, path, headers, body) before it is answered. A
 an ``Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`` header gets
 403 ``MissingAuthenticationTokenException``; the signature itself is not checked (moto does that
 in the other tests). ``fail_next(n, status)`` answers the next ``n`` requests with 500, 429,
-403 or any status, with AWS's error body and ``x-amzn-ErrorType``. Unknown functions (and
+403 or any status, with AWS's error body and ``x-amzn-ErrorType``. ``listing_delay = 3.0`` holds
+every ListFunctions answer for that many seconds (a slow, large account); the request is
+recorded when it arrives. Unknown functions (and
 unknown qualifiers) get 404 ``{"Message": …, "Type": "User"}`` with
 ``x-amzn-ErrorType: ResourceNotFoundException``.
 
@@ -223,6 +225,7 @@ class PagingLambda(LoopbackServer):
         self.page_size = max(1, min(page_size, AWS_PAGE_LIMIT))
         self.marker_loop = False
         self.require_auth = True
+        self.listing_delay = 0.0  # seconds each ListFunctions answer is held
         self._lock = threading.Condition()
         self._functions: dict[str, _Function] = {}
         self._failures: list[int] = []  # statuses for the next requests, in order
@@ -299,6 +302,10 @@ class PagingLambda(LoopbackServer):
             self._requests.clear()
             self._failures.clear()
 
+    def count(self, operation: str, since: float = 0.0) -> int:
+        """Requests of `operation` recorded at or after `since` (time.time())."""
+        return sum(1 for r in self.requests if r.operation == operation and r.time >= since)
+
     def wait_for(self, n: int = 1, timeout: float = 10.0, operation: Optional[str] = None
                  ) -> list[Recorded]:
         """Block until at least n requests (of `operation`, if given) were recorded."""
@@ -333,6 +340,8 @@ class PagingLambda(LoopbackServer):
         if op == "Unknown":
             raise _Reply(404, "UnknownOperationException", f"Unknown operation {rec.method} {split.path}")
         if op == "ListFunctions":
+            if self.listing_delay > 0:
+                time.sleep(self.listing_delay)
             return self._list_functions(query)
         ident = urllib.parse.unquote(split.path[len(API_PREFIX):].strip("/").split("/")[0])
         name, qualifier = self._resolve(ident)
@@ -522,6 +531,12 @@ def self_test() -> int:
         q = urllib.parse.quote(p1["NextMarker"], safe="")
         p2 = json.loads(_call(lam, "GET", f"/2015-03-31/functions/?MaxItems=50&Marker={q}")[2])
         assert p2["Functions"][0]["FunctionName"] == "fn-050"
+
+        lam.listing_delay = 0.3
+        t0 = time.time()
+        assert _call(lam, "GET", "/2015-03-31/functions/?MaxItems=50")[0] == 200
+        assert time.time() - t0 >= 0.3 and lam.count("ListFunctions", since=t0) == 1
+        lam.listing_delay = 0.0
 
         lam.marker_loop = True
         a = json.loads(_call(lam, "GET", "/2015-03-31/functions/")[2])["NextMarker"]

@@ -506,3 +506,55 @@ fn duplicates_across_pages_are_merged() {
     .unwrap();
     assert_eq!(names(&r.finish().unwrap()), ["a", "b", "c"]);
 }
+
+#[test]
+fn a_reusing_refresh_lists_aliases_of_new_functions_only() {
+    let mut a = FakeAccount::default();
+    a.functions
+        .insert("orders".into(), (vec!["live".into()], vec!["1".into()]));
+    a.functions
+        .insert("gone".into(), (vec!["old".into()], vec![]));
+    let s = settings(true, true);
+    let (r, res) = run(&mut a, &s);
+    res.unwrap();
+    let previous = Arc::new(crate::discovery::Snapshot {
+        set: r.finish().unwrap(),
+        refreshed_at: std::time::SystemTime::UNIX_EPOCH,
+    });
+    assert_eq!(
+        names(&previous.set),
+        ["gone", "gone:old", "orders", "orders:1", "orders:live"]
+    );
+
+    // Changes the light refresh cannot see (aliases of known functions) and ones it must
+    // (a new function, a deleted one).
+    a.functions.remove("gone");
+    a.functions.get_mut("orders").unwrap().0.push("blue".into());
+    a.functions
+        .insert("billing".into(), (vec!["live".into()], vec![]));
+    a.log.clear();
+    let mut r = Refresh::reusing(&s, previous);
+    while let Some(req) = r.next_request() {
+        let (status, body) = a.answer(&req);
+        r.on_response(status, &body).unwrap();
+    }
+    assert_eq!(
+        a.log,
+        [
+            "/2015-03-31/functions/?MaxItems=50",
+            "/2015-03-31/functions/billing/aliases?MaxItems=50",
+            "/2015-03-31/functions/billing/versions?MaxItems=50",
+        ]
+    );
+    assert_eq!(r.reused(), 1);
+    assert_eq!(
+        names(&r.finish().unwrap()),
+        [
+            "billing",
+            "billing:live",
+            "orders",
+            "orders:1",
+            "orders:live"
+        ]
+    );
+}
