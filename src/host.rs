@@ -52,9 +52,10 @@ pub enum LogLevel {
     Error,
 }
 
-/// Which header map.
+/// Which way through the filter: the request (client → Lambda) or the response; names a
+/// header map, a body and its buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Headers {
+pub enum Direction {
     Request,
     Response,
 }
@@ -69,10 +70,10 @@ pub enum Body {
 }
 
 impl Body {
-    fn pair(direction: Headers) -> (Body, Body) {
+    fn pair(direction: Direction) -> (Body, Body) {
         match direction {
-            Headers::Request => (Body::BufferedRequest, Body::ReceivedRequest),
-            Headers::Response => (Body::BufferedResponse, Body::ReceivedResponse),
+            Direction::Request => (Body::BufferedRequest, Body::ReceivedRequest),
+            Direction::Response => (Body::BufferedResponse, Body::ReceivedResponse),
         }
     }
 }
@@ -81,11 +82,11 @@ pub trait Host {
     /// The route's per-route config, if the matched route has one for this filter.
     fn route_target(&self) -> Option<Arc<RouteTarget>>;
 
-    fn header(&self, map: Headers, name: &str) -> Option<&[u8]>;
+    fn header(&self, map: Direction, name: &str) -> Option<&[u8]>;
     /// Every header as (name, value), pseudo-headers included, in Envoy's order. Copies.
-    fn headers(&self, map: Headers) -> Vec<(String, String)>;
+    fn headers(&self, map: Direction) -> Vec<(String, String)>;
     /// The names of the headers for which `pred` holds (copies only those).
-    fn header_names_matching(&self, map: Headers, pred: &dyn Fn(&str) -> bool) -> Vec<String> {
+    fn header_names_matching(&self, map: Direction, pred: &dyn Fn(&str) -> bool) -> Vec<String> {
         self.headers(map)
             .into_iter()
             .filter(|(k, _)| pred(k))
@@ -93,10 +94,10 @@ pub trait Host {
             .collect()
     }
     /// Replaces every value of `name`.
-    fn set_header(&mut self, map: Headers, name: &str, value: &str);
+    fn set_header(&mut self, map: Direction, name: &str, value: &str);
     /// Adds one more value (e.g. a second `set-cookie`).
-    fn add_header(&mut self, map: Headers, name: &str, value: &str);
-    fn remove_header(&mut self, map: Headers, name: &str);
+    fn add_header(&mut self, map: Direction, name: &str, value: &str);
+    fn remove_header(&mut self, map: Direction, name: &str);
 
     /// The chunks of `body`, pointing into Envoy's buffers (no copy of the bytes).
     fn chunks(&self, body: Body) -> Vec<&[u8]>;
@@ -111,7 +112,7 @@ pub trait Host {
     /// Appends to `body`; false if Envoy has no such buffer at this point.
     fn append_body(&mut self, body: Body, data: &[u8]) -> bool;
     /// True when the "received" body is in fact the whole buffered body (a resumed stream).
-    fn received_is_buffered(&self, direction: Headers) -> bool;
+    fn received_is_buffered(&self, direction: Direction) -> bool;
     fn buffer_limit(&self) -> u64;
     fn set_buffer_limit(&mut self, limit: u64);
 
@@ -144,7 +145,7 @@ pub trait Host {
 }
 
 /// The whole body of one direction so far, chunk by chunk and in order, without copying.
-pub fn body_chunks(host: &dyn Host, direction: Headers) -> Vec<&[u8]> {
+pub fn body_chunks(host: &dyn Host, direction: Direction) -> Vec<&[u8]> {
     let (buffered, received) = Body::pair(direction);
     let mut chunks = if host.received_is_buffered(direction) {
         Vec::new()
@@ -156,7 +157,7 @@ pub fn body_chunks(host: &dyn Host, direction: Headers) -> Vec<&[u8]> {
 }
 
 /// Replaces the whole body of one direction with `data`.
-pub fn replace_body(host: &mut dyn Host, direction: Headers, data: &[u8]) {
+pub fn replace_body(host: &mut dyn Host, direction: Direction, data: &[u8]) {
     let (buffered, received) = Body::pair(direction);
     let n = host.body_len(buffered);
     host.drain_body(buffered, n);
@@ -215,27 +216,27 @@ pub mod fake {
     }
 
     impl FakeHost {
-        fn map(&self, m: Headers) -> &Vec<(String, String)> {
+        fn map(&self, m: Direction) -> &Vec<(String, String)> {
             match m {
-                Headers::Request => &self.request_headers,
-                Headers::Response => &self.response_headers,
+                Direction::Request => &self.request_headers,
+                Direction::Response => &self.response_headers,
             }
         }
 
-        fn map_mut(&mut self, m: Headers) -> &mut Vec<(String, String)> {
+        fn map_mut(&mut self, m: Direction) -> &mut Vec<(String, String)> {
             match m {
-                Headers::Request => &mut self.request_headers,
-                Headers::Response => &mut self.response_headers,
+                Direction::Request => &mut self.request_headers,
+                Direction::Response => &mut self.response_headers,
             }
         }
 
         pub fn request(&self, name: &str) -> Option<&str> {
-            self.header(Headers::Request, name)
+            self.header(Direction::Request, name)
                 .and_then(|v| std::str::from_utf8(v).ok())
         }
 
         pub fn response(&self, name: &str) -> Option<&str> {
-            self.header(Headers::Response, name)
+            self.header(Direction::Response, name)
                 .and_then(|v| std::str::from_utf8(v).ok())
         }
 
@@ -254,7 +255,7 @@ pub mod fake {
         }
 
         /// What Envoy does after a "StopIterationAndBuffer": received data joins the buffer.
-        pub fn buffer_received(&mut self, direction: Headers) {
+        pub fn buffer_received(&mut self, direction: Direction) {
             let (buffered, received) = Body::pair(direction);
             let data = self.bodies.remove(key(received)).unwrap_or_default();
             self.bodies.entry(key(buffered)).or_default().extend(data);
@@ -269,24 +270,24 @@ pub mod fake {
         fn route_target(&self) -> Option<Arc<RouteTarget>> {
             self.route.clone()
         }
-        fn header(&self, map: Headers, name: &str) -> Option<&[u8]> {
+        fn header(&self, map: Direction, name: &str) -> Option<&[u8]> {
             self.map(map)
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_bytes())
         }
-        fn headers(&self, map: Headers) -> Vec<(String, String)> {
+        fn headers(&self, map: Direction) -> Vec<(String, String)> {
             self.map(map).clone()
         }
-        fn set_header(&mut self, map: Headers, name: &str, value: &str) {
+        fn set_header(&mut self, map: Direction, name: &str, value: &str) {
             let m = self.map_mut(map);
             m.retain(|(k, _)| k != name);
             m.push((name.to_owned(), value.to_owned()));
         }
-        fn add_header(&mut self, map: Headers, name: &str, value: &str) {
+        fn add_header(&mut self, map: Direction, name: &str, value: &str) {
             self.map_mut(map).push((name.to_owned(), value.to_owned()));
         }
-        fn remove_header(&mut self, map: Headers, name: &str) {
+        fn remove_header(&mut self, map: Direction, name: &str) {
             self.map_mut(map).retain(|(k, _)| k != name);
         }
         fn chunks(&self, body: Body) -> Vec<&[u8]> {
@@ -324,7 +325,7 @@ pub mod fake {
                 None => false,
             }
         }
-        fn received_is_buffered(&self, _direction: Headers) -> bool {
+        fn received_is_buffered(&self, _direction: Direction) -> bool {
             self.received_is_buffered
         }
         fn buffer_limit(&self) -> u64 {

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use envoy_lambda::config::{FilterConfig, FunctionRef, RouteTarget};
 use envoy_lambda::filter::{BodyStatus, HeadersStatus, LambdaFilter, SharedConfig};
-use envoy_lambda::host::{Body, Counter, Headers, Host, LogLevel};
+use envoy_lambda::host::{Body, Counter, Direction, Host, LogLevel};
 use envoy_lambda::lambda::InvokeOverrides;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
@@ -29,23 +29,23 @@ impl Host for MiniHost<'_> {
     fn route_target(&self) -> Option<Arc<RouteTarget>> {
         Some(Arc::clone(&self.route))
     }
-    fn header(&self, map: Headers, name: &str) -> Option<&[u8]> {
-        (map == Headers::Request)
+    fn header(&self, map: Direction, name: &str) -> Option<&[u8]> {
+        (map == Direction::Request)
             .then(|| self.headers.iter().find(|(k, _)| k == name))
             .flatten()
             .map(|(_, v)| v.as_bytes())
     }
-    fn headers(&self, _map: Headers) -> Vec<(String, String)> {
+    fn headers(&self, _map: Direction) -> Vec<(String, String)> {
         self.headers.clone()
     }
-    fn set_header(&mut self, _map: Headers, name: &str, value: &str) {
+    fn set_header(&mut self, _map: Direction, name: &str, value: &str) {
         self.headers.retain(|(k, _)| k != name);
         self.headers.push((name.into(), value.into()));
     }
-    fn add_header(&mut self, _map: Headers, name: &str, value: &str) {
+    fn add_header(&mut self, _map: Direction, name: &str, value: &str) {
         self.headers.push((name.into(), value.into()));
     }
-    fn remove_header(&mut self, _map: Headers, name: &str) {
+    fn remove_header(&mut self, _map: Direction, name: &str) {
         self.headers.retain(|(k, _)| k != name);
     }
     fn chunks(&self, body: Body) -> Vec<&[u8]> {
@@ -66,7 +66,7 @@ impl Host for MiniHost<'_> {
     fn append_body(&mut self, _body: Body, _data: &[u8]) -> bool {
         false
     }
-    fn received_is_buffered(&self, _direction: Headers) -> bool {
+    fn received_is_buffered(&self, _direction: Direction) -> bool {
         false
     }
     fn buffer_limit(&self) -> u64 {
@@ -163,7 +163,7 @@ fn a_1_mib_body_is_hashed_without_a_single_allocation() {
             assert!(stats.bytes_allocated < 2048, "{stats:?}");
         }
         let sha = host
-            .header(Headers::Request, "x-amz-content-sha256")
+            .header(Direction::Request, "x-amz-content-sha256")
             .unwrap();
         assert_eq!(
             sha,

@@ -8,17 +8,17 @@ use super::ffi::{self, Buffer, FilterEnvoyPtr, HttpHeader};
 use super::hooks::ConfigHandle;
 use super::log::envoy_log;
 use crate::config::RouteTarget;
-use crate::host::{Body, Counter, Headers, Host, LogLevel};
+use crate::host::{Body, Counter, Direction, Host, LogLevel};
 
 pub struct EnvoyHost<'a> {
     ptr: FilterEnvoyPtr,
     config: &'a ConfigHandle,
 }
 
-fn map_id(map: Headers) -> u32 {
+fn map_id(map: Direction) -> u32 {
     match map {
-        Headers::Request => ffi::HEADERS_REQUEST,
-        Headers::Response => ffi::HEADERS_RESPONSE,
+        Direction::Request => ffi::HEADERS_REQUEST,
+        Direction::Response => ffi::HEADERS_RESPONSE,
     }
 }
 
@@ -40,7 +40,7 @@ const STACK_ITEMS: usize = 64;
 
 impl<'a> EnvoyHost<'a> {
     /// Calls `f` with Envoy's header array for `map` (names and values point into the map).
-    fn with_raw_headers<R>(&self, map: Headers, f: impl FnOnce(&[HttpHeader]) -> R) -> R {
+    fn with_raw_headers<R>(&self, map: Direction, f: impl FnOnce(&[HttpHeader]) -> R) -> R {
         let map = map_id(map);
         // SAFETY: `self.ptr` is live for this hook.
         let n = unsafe { ffi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, map) };
@@ -87,7 +87,7 @@ impl Host for EnvoyHost<'_> {
         Some(Arc::clone(target))
     }
 
-    fn header(&self, map: Headers, name: &str) -> Option<&[u8]> {
+    fn header(&self, map: Direction, name: &str) -> Option<&[u8]> {
         let mut out = Buffer::EMPTY;
         let mut count = 0usize;
         // SAFETY: `self.ptr` is live for this hook (see `new`); `name` outlives the call; the
@@ -106,7 +106,7 @@ impl Host for EnvoyHost<'_> {
         found.then(|| unsafe { out.as_slice() })
     }
 
-    fn headers(&self, map: Headers) -> Vec<(String, String)> {
+    fn headers(&self, map: Direction) -> Vec<(String, String)> {
         self.with_raw_headers(map, |headers| {
             headers
                 .iter()
@@ -122,7 +122,7 @@ impl Host for EnvoyHost<'_> {
         })
     }
 
-    fn header_names_matching(&self, map: Headers, pred: &dyn Fn(&str) -> bool) -> Vec<String> {
+    fn header_names_matching(&self, map: Direction, pred: &dyn Fn(&str) -> bool) -> Vec<String> {
         self.with_raw_headers(map, |headers| {
             headers
                 .iter()
@@ -134,7 +134,7 @@ impl Host for EnvoyHost<'_> {
         })
     }
 
-    fn set_header(&mut self, map: Headers, name: &str, value: &str) {
+    fn set_header(&mut self, map: Direction, name: &str, value: &str) {
         // SAFETY: `self.ptr` is live; Envoy copies key and value before returning.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_set_header(
@@ -146,7 +146,7 @@ impl Host for EnvoyHost<'_> {
         }
     }
 
-    fn add_header(&mut self, map: Headers, name: &str, value: &str) {
+    fn add_header(&mut self, map: Direction, name: &str, value: &str) {
         // SAFETY: `self.ptr` is live; Envoy copies key and value before returning.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_add_header(
@@ -158,7 +158,7 @@ impl Host for EnvoyHost<'_> {
         }
     }
 
-    fn remove_header(&mut self, map: Headers, name: &str) {
+    fn remove_header(&mut self, map: Direction, name: &str) {
         // SAFETY: `self.ptr` is live; a null value pointer asks Envoy to remove the header.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_set_header(
@@ -260,14 +260,14 @@ impl Host for EnvoyHost<'_> {
         }
     }
 
-    fn received_is_buffered(&self, direction: Headers) -> bool {
+    fn received_is_buffered(&self, direction: Direction) -> bool {
         // SAFETY: `self.ptr` is live for this hook.
         unsafe {
             match direction {
-                Headers::Request => {
+                Direction::Request => {
                     ffi::envoy_dynamic_module_callback_http_received_buffered_request_body(self.ptr)
                 }
-                Headers::Response => {
+                Direction::Response => {
                     ffi::envoy_dynamic_module_callback_http_received_buffered_response_body(
                         self.ptr,
                     )

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{LambdaFilter, Rewrite};
 use crate::filter::upstream_failure::{error_origin, ErrorOrigin, UpstreamFailure};
-use crate::host::{Counter, Headers, Host, LogLevel};
+use crate::host::{Counter, Direction, Host, LogLevel};
 use crate::lambda::api_error::{map_api_error, MappedError};
 use crate::lambda::aws_error::AwsError;
 
@@ -34,7 +34,8 @@ impl LambdaFilter {
             status,
             host.response_code_details(),
             host.response_flags(),
-            host.header(Headers::Response, "x-amzn-requestid").is_some(),
+            host.header(Direction::Response, "x-amzn-requestid")
+                .is_some(),
         );
         match origin {
             ErrorOrigin::Lambda => {
@@ -66,12 +67,12 @@ impl LambdaFilter {
         drop_lambda_headers(host, &KEPT_LAMBDA_HEADERS);
         // The error type is kept as its bare name (AWS appends an internal URL to it).
         match (&error_type, &aws.kind) {
-            (Some(_), Some(kind)) => host.set_header(Headers::Response, "x-amzn-errortype", kind),
-            (Some(_), None) => host.remove_header(Headers::Response, "x-amzn-errortype"),
+            (Some(_), Some(kind)) => host.set_header(Direction::Response, "x-amzn-errortype", kind),
+            (Some(_), None) => host.remove_header(Direction::Response, "x-amzn-errortype"),
             (None, _) => {}
         }
         if request_id.is_none() {
-            host.remove_header(Headers::Response, "x-amzn-requestid");
+            host.remove_header(Direction::Response, "x-amzn-requestid");
         }
         let expose = self
             .invoked
@@ -147,11 +148,11 @@ pub(super) fn upstream_failure_answer(host: &mut dyn Host, failure: UpstreamFail
 
 /// Removes every `x-amz*` response header not in `kept` (the rest are replaced later anyway).
 fn drop_lambda_headers(host: &mut dyn Host, kept: &[&str]) {
-    let names = host.header_names_matching(Headers::Response, &|n| {
+    let names = host.header_names_matching(Direction::Response, &|n| {
         n.starts_with("x-amz") && !kept.contains(&n)
     });
     for name in names {
-        host.remove_header(Headers::Response, &name);
+        host.remove_header(Direction::Response, &name);
     }
 }
 
@@ -164,7 +165,7 @@ fn is_request_id(v: &str) -> bool {
 }
 
 fn header_string(host: &dyn Host, name: &str) -> Option<String> {
-    host.header(Headers::Response, name)
+    host.header(Direction::Response, name)
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 

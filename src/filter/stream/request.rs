@@ -12,7 +12,7 @@ use crate::config::{Function, FunctionRef, Upstream};
 use crate::discovery::Lookup;
 use crate::filter::client_headers::must_not_reach_aws;
 use crate::filter::reply::LocalReply;
-use crate::host::{body_chunks, replace_body, Body, Counter, Headers, Host, LogLevel};
+use crate::host::{body_chunks, replace_body, Body, Counter, Direction, Host, LogLevel};
 use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
 use crate::lambda::{shown_name, InvocationType, InvokeOptions, LogType, RequestFormat};
 use crate::sigv4::{sign_invoke, sign_invoke_fast, InvokeToSign, PayloadHasher};
@@ -44,7 +44,7 @@ impl LambdaFilter {
         let declared = if end_of_stream {
             None // no body follows, whatever the header says
         } else {
-            host.header(Headers::Request, "content-length")
+            host.header(Direction::Request, "content-length")
                 .and_then(parse_u64)
         };
         if let Some(len) = declared {
@@ -109,7 +109,7 @@ impl LambdaFilter {
             FunctionRef::Named(name) => Cow::Borrowed(name.as_str()),
             FunctionRef::FromPath(template) => {
                 let path = host
-                    .header(Headers::Request, ":path")
+                    .header(Direction::Request, ":path")
                     .and_then(|p| std::str::from_utf8(p).ok())
                     .unwrap_or("");
                 Cow::Owned(template.extract(path).ok_or_else(|| {
@@ -166,12 +166,12 @@ impl LambdaFilter {
         };
         let received_len = if pending.request.is_some() {
             // Event formats read the whole body at the end; only count it now.
-            body_chunks(host, Headers::Request)
+            body_chunks(host, Direction::Request)
                 .iter()
                 .map(|c| c.len() as u64)
                 .sum()
         } else {
-            if host.received_is_buffered(Headers::Request) {
+            if host.received_is_buffered(Direction::Request) {
                 // The received data is the whole buffer (a resumed stream): start over with it.
                 pending.hasher = PayloadHasher::new();
             }
@@ -232,8 +232,8 @@ impl LambdaFilter {
                 if event.len() as u64 > options.invocation_type.payload_limit() {
                     return Err(too_large(event.len() as u64, options.invocation_type));
                 }
-                replace_body(host, Headers::Request, &event);
-                host.set_header(Headers::Request, "content-type", "application/json");
+                replace_body(host, Direction::Request, &event);
+                host.set_header(Direction::Request, "content-type", "application/json");
                 (hex::encode(Sha256::digest(&event)), event.len() as u64)
             }
         };
@@ -255,7 +255,7 @@ impl LambdaFilter {
         options: &InvokeOptions,
         request: &HttpRequest,
     ) -> Vec<u8> {
-        let chunks = body_chunks(host, Headers::Request);
+        let chunks = body_chunks(host, Direction::Request);
         let content_type = request.header("content-type");
         let body = ChunkedBody::new(&chunks, content_type);
         build_event(
@@ -320,33 +320,37 @@ impl LambdaFilter {
             time: host.now(),
             extra_headers: extra,
         };
-        host.set_header(Headers::Request, ":method", "POST");
-        host.set_header(Headers::Request, ":path", &function.invoke_path);
-        host.set_header(Headers::Request, ":authority", &upstream.endpoint.authority);
+        host.set_header(Direction::Request, ":method", "POST");
+        host.set_header(Direction::Request, ":path", &function.invoke_path);
         host.set_header(
-            Headers::Request,
+            Direction::Request,
+            ":authority",
+            &upstream.endpoint.authority,
+        );
+        host.set_header(
+            Direction::Request,
             "content-length",
             itoa::Buffer::new().format(payload_len),
         );
         // Every x-amz-* and authorization header of the client was stripped in
         // request_headers, so ours can be added without Envoy searching for old values.
         for (name, value) in extra.iter().copied() {
-            host.add_header(Headers::Request, name, value);
+            host.add_header(Direction::Request, name, value);
         }
         // The cached-key signer covers every Invoke this filter builds; aws-sigv4 is the
         // fallback for anything outside its shape (and its reference in the tests).
         if let Some(fast) = sign_invoke_fast(&to_sign, &creds) {
-            host.add_header(Headers::Request, "x-amz-date", fast.amz_date());
-            host.add_header(Headers::Request, "x-amz-content-sha256", payload_hex);
+            host.add_header(Direction::Request, "x-amz-date", fast.amz_date());
+            host.add_header(Direction::Request, "x-amz-content-sha256", payload_hex);
             if let Some(token) = creds.session_token.as_deref() {
-                host.add_header(Headers::Request, "x-amz-security-token", token);
+                host.add_header(Direction::Request, "x-amz-security-token", token);
             }
-            host.add_header(Headers::Request, "authorization", &fast.authorization);
+            host.add_header(Direction::Request, "authorization", &fast.authorization);
         } else {
             let signed = sign_invoke(to_sign, &creds)
                 .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
             for (name, value) in &signed {
-                host.set_header(Headers::Request, name, value);
+                host.set_header(Direction::Request, name, value);
             }
         }
         host.increment(Counter::Invocations);
@@ -360,7 +364,7 @@ impl LambdaFilter {
 /// the header edits that follow).
 fn capture_request(host: &dyn Host) -> HttpRequest {
     let mut req = HttpRequest::default();
-    for (name, value) in host.headers(Headers::Request) {
+    for (name, value) in host.headers(Direction::Request) {
         match name.as_str() {
             ":method" => req.method = value,
             ":path" => req.path_and_query = value,
@@ -391,8 +395,8 @@ pub(super) fn strip_port(addr: &str) -> &str {
 }
 
 fn strip_client_headers(host: &mut dyn Host) {
-    for name in host.header_names_matching(Headers::Request, &must_not_reach_aws) {
-        host.remove_header(Headers::Request, &name);
+    for name in host.header_names_matching(Direction::Request, &must_not_reach_aws) {
+        host.remove_header(Direction::Request, &name);
     }
 }
 

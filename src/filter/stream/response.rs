@@ -6,7 +6,7 @@ use super::api_error_reply::upstream_failure_answer;
 use super::{ensure_buffer_limit, parse_u64, LambdaFilter, Rewrite, State, BUFFER_HEADROOM};
 use super::{BodyStatus, HeadersStatus, METADATA_NAMESPACE};
 use crate::filter::reply::LocalReply;
-use crate::host::{body_chunks, replace_body, Counter, Headers, Host};
+use crate::host::{body_chunks, replace_body, Counter, Direction, Host};
 use crate::lambda::unwrap::{has_body, unwrap};
 use crate::lambda::{InvocationType, LogType, ResponseFormat, LAMBDA_SYNC_PAYLOAD_LIMIT};
 
@@ -27,7 +27,7 @@ impl LambdaFilter {
             options.response_format,
         );
         // The function's log tail goes to dynamic metadata, never to the client.
-        if let Some(log) = host.header(Headers::Response, "x-amz-log-result") {
+        if let Some(log) = host.header(Direction::Response, "x-amz-log-result") {
             if log_type == LogType::Tail {
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(log)
@@ -35,19 +35,19 @@ impl LambdaFilter {
                     .unwrap_or_default();
                 host.set_metadata(METADATA_NAMESPACE, "log_result", &decoded);
             }
-            host.remove_header(Headers::Response, "x-amz-log-result");
+            host.remove_header(Direction::Response, "x-amz-log-result");
         }
         let status = host
-            .header(Headers::Response, ":status")
+            .header(Direction::Response, ":status")
             .and_then(parse_u64)
             .unwrap_or(0) as u32;
         // A function error comes back as 200 with `X-Amz-Function-Error`: it must not look
         // like a success, so the status becomes 502 (the header and error payload are kept).
         if host
-            .header(Headers::Response, "x-amz-function-error")
+            .header(Direction::Response, "x-amz-function-error")
             .is_some()
         {
-            host.set_header(Headers::Response, ":status", "502");
+            host.set_header(Direction::Response, ":status", "502");
             host.increment(Counter::FunctionErrors);
             self.state = State::Done;
             return HeadersStatus::Continue;
@@ -90,7 +90,7 @@ impl LambdaFilter {
     fn rewrite_response(&mut self, host: &mut dyn Host, rewrite: Rewrite) {
         self.state = State::Done;
         // Lambda's answer is at most 6 MB and must be parsed whole anyway.
-        let payload = body_chunks(host, Headers::Response).concat();
+        let payload = body_chunks(host, Direction::Response).concat();
         let (status, headers, body): (u32, Vec<(String, String)>, Vec<u8>) = match rewrite {
             Rewrite::ApiError(upstream_status) => {
                 self.api_error_answer(host, upstream_status, &payload)
@@ -110,23 +110,27 @@ impl LambdaFilter {
             },
         };
         // Lambda's own headers (request id, executed version) stay; the rest is replaced.
-        for (name, _) in host.headers(Headers::Response) {
+        for (name, _) in host.headers(Direction::Response) {
             if !name.starts_with(':') && !name.starts_with("x-amzn-") && !name.starts_with("x-amz-")
             {
-                host.remove_header(Headers::Response, &name);
+                host.remove_header(Direction::Response, &name);
             }
         }
-        host.set_header(Headers::Response, ":status", &status.to_string());
+        host.set_header(Direction::Response, ":status", &status.to_string());
         for (name, value) in &headers {
             if name == "content-length" || name == "transfer-encoding" || name.starts_with(':') {
                 continue;
             }
-            host.add_header(Headers::Response, name, value);
+            host.add_header(Direction::Response, name, value);
         }
         // 204/304 end at their headers: no content-length (and `unwrap` left no body).
         if has_body(status) {
-            host.set_header(Headers::Response, "content-length", &body.len().to_string());
+            host.set_header(
+                Direction::Response,
+                "content-length",
+                &body.len().to_string(),
+            );
         }
-        replace_body(host, Headers::Response, &body);
+        replace_body(host, Direction::Response, &body);
     }
 }

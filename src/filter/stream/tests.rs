@@ -7,7 +7,7 @@ use super::request::strip_port;
 use super::*;
 use crate::config::{FilterConfig, RouteTarget};
 use crate::host::fake::FakeHost;
-use crate::host::{Body, Headers};
+use crate::host::{Body, Direction};
 use crate::lambda::InvokeOverrides;
 use crate::lambda::{InvocationType, LogType, RequestFormat, ResponseFormat};
 
@@ -71,7 +71,7 @@ fn send_body(f: &mut LambdaFilter, h: &mut FakeHost, body: &[u8], chunk: usize) 
         if s != BodyStatus::StopIterationAndBuffer {
             return s;
         }
-        h.buffer_received(Headers::Request);
+        h.buffer_received(Direction::Request);
     }
     h.put(Body::ReceivedRequest, &[]);
     f.on_request_body(h, true)
@@ -334,7 +334,7 @@ fn respond(f: &mut LambdaFilter, h: &mut FakeHost, headers: &[(&str, &str)], bod
             f.on_response_body(h, false),
             BodyStatus::StopIterationAndBuffer
         );
-        h.buffer_received(Headers::Response);
+        h.buffer_received(Direction::Response);
         h.put(Body::ReceivedResponse, &[&body[body.len() / 2..]]);
     } else {
         h.put(Body::ReceivedResponse, &[body]);
