@@ -31,13 +31,17 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir fuzz)
 fi
 
-echo "fuzz.sh: building ${#targets[@]} targets"
+echo "fuzz.sh: building the fuzz targets"
 cargo +nightly fuzz build --fuzz-dir fuzz
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=0
 for target in "${targets[@]}"; do
+    if ! compgen -G "fuzz/corpus/$target/seed-*" >/dev/null; then
+        echo "fuzz.sh: no target '$target' with seeds in fuzz/corpus/$target/" >&2
+        exit 1
+    fi
     corpus="$work/$target"
     mkdir -p "$corpus" "fuzz/artifacts/$target"
     cp fuzz/corpus/"$target"/seed-* "$corpus"/
