@@ -1,0 +1,22 @@
+//! Discovery's ListFunctions / ListAliases / ListVersionsByFunction pages: a page or an error,
+//! never a panic; the last page has no marker (absent, `null` and `""` all mean "done").
+#![no_main]
+
+use envoy_lambda::discovery::{
+    error_summary, parse_aliases_page, parse_functions_page, parse_versions_page, Page,
+};
+use libfuzzer_sys::fuzz_target;
+
+fn check<T>(page: Result<Page<T>, impl std::fmt::Display>) {
+    match page {
+        Ok(p) => assert_ne!(p.next_marker.as_deref(), Some(""), "an empty marker loops"),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    check(parse_functions_page(data));
+    check(parse_aliases_page(data));
+    check(parse_versions_page(data));
+    let _ = error_summary(data);
+});

@@ -1,0 +1,26 @@
+//! The filter config Envoy hands over (StringValue JSON, or a Struct rendered to JSON): a
+//! validated config or an error naming the field, never a panic.
+#![no_main]
+
+use envoy_lambda::config::{route_registry::RouteRegistry, FilterConfig};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    match FilterConfig::from_json(data) {
+        Ok(config) => {
+            assert!(
+                config.upstreams().next().is_some(),
+                "a config with no upstream"
+            );
+            for u in config.upstreams() {
+                assert!(
+                    u.secret < config.secrets().len(),
+                    "secret index out of range"
+                );
+            }
+            // What the per-route hook checks routes against.
+            let _ = RouteRegistry::default().add_filter_config(&config);
+        }
+        Err(e) => assert!(!e.message.is_empty(), "an error without a message: {e:?}"),
+    }
+});
