@@ -1,6 +1,7 @@
 //! Generates the C header of the hooks this module exports (`envoy_lambda.h`) into OUT_DIR.
-//! `tests/header.rs` fails when `include/envoy_lambda.h` differs from it; run
-//! `scripts/regen-header.sh` (or build with ENVOY_LAMBDA_WRITE_HEADER=1) to refresh it.
+//! `checked_in_header_matches_the_hooks` in `tests/abi_symbols.rs` fails when
+//! `include/envoy_lambda.h` differs from it; run `scripts/regen-header.sh` (or build with
+//! ENVOY_LAMBDA_WRITE_HEADER=1) to refresh it.
 
 use std::env;
 use std::path::PathBuf;

@@ -6,9 +6,12 @@
 //! - [`host`]: the narrow interface the filter logic needs from Envoy, with a fake for tests.
 //! - [`config`]: raw serde documents (shaped after the Gloo AWS upstream) → validated config.
 //! - [`lambda`]: Lambda naming rules and the Invoke request shape.
-//! - [`sigv4`]: incremental payload hashing and request signing.
+//! - [`sigv4`]: incremental payload hashing and the SigV4 signer (Invokes and listings alike).
 //! - [`credentials`]: the seed's secret format, parsed without ever echoing secret bytes.
+//! - [`discovery`]: which functions an upstream's account offers, listed through signed Lambda
+//!   API GETs and refreshed periodically.
 //! - [`filter`]: the per-stream state machine (headers → body → sign → continue).
+//! - `clock`: the timestamp formats AWS wants, without a date library.
 
 pub mod abi;
 mod clock;

@@ -1,11 +1,12 @@
 //! A Lambda API listing request as the header list of an Envoy HTTP callout, signed.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::ApiRequest;
 use crate::config::Upstream;
 use crate::credentials::AwsCredentials;
-use crate::sigv4::{sign_request, RequestToSign, SignError, LAMBDA_SERVICE};
+use crate::sigv4::{sign, RequestToSign, SignError, LAMBDA_SERVICE};
 
 /// SHA-256 of the empty body: listings are GETs.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -14,22 +15,22 @@ const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495
 pub fn signed_headers(
     request: &ApiRequest,
     upstream: &Upstream,
-    creds: &AwsCredentials,
+    creds: &Arc<AwsCredentials>,
     now: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
     let authority = upstream.endpoint.authority.as_str();
-    let signed = sign_request(
-        RequestToSign {
+    let host = [("host", authority)];
+    let signed = sign(
+        &RequestToSign {
             method: ApiRequest::METHOD,
             path_and_query: &request.path_and_query,
-            headers: &[("host", authority)],
+            headers: &host,
             payload_sha256_hex: EMPTY_SHA256,
             // moto (like botocore) needs the empty-body hash signed; AWS accepts it.
             send_content_sha256: true,
             region: &upstream.region,
             service: LAMBDA_SERVICE,
             time: now,
-            double_encode_path: true,
             normalize_path: true,
         },
         creds,
@@ -39,7 +40,7 @@ pub fn signed_headers(
         (":path".to_owned(), request.path_and_query.clone()),
         ("host".to_owned(), authority.to_owned()),
     ];
-    headers.extend(signed.headers.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    headers.extend(signed.headers().map(|(k, v)| (k.to_owned(), v.to_owned())));
     Ok(headers)
 }
 
@@ -56,7 +57,7 @@ mod tests {
                  "endpoint":{"scheme":"http","host":"127.0.0.1","port":5000}}}"#,
         )
         .unwrap();
-        let creds = AwsCredentials::parse(b"access_key: AKID\nsecret_key: s\n").unwrap();
+        let creds = Arc::new(AwsCredentials::parse(b"access_key: AKID\nsecret_key: s\n").unwrap());
         let req = ApiRequest::new(ApiCall::ListFunctions, Some("m/+x"));
         let h = signed_headers(&req, c.upstream("u").unwrap(), &creds, SystemTime::now()).unwrap();
         let get = |k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());

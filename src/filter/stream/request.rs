@@ -15,7 +15,7 @@ use crate::filter::reply::LocalReply;
 use crate::host::{body_chunks, replace_body, Body, Counter, Direction, Host, LogLevel};
 use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
 use crate::lambda::{shown_name, InvocationType, InvokeOptions, LogType, RequestFormat};
-use crate::sigv4::{sign_invoke, sign_invoke_fast, InvokeToSign, PayloadHasher};
+use crate::sigv4::{sign, PayloadHasher, RequestToSign, LAMBDA_SERVICE};
 
 impl LambdaFilter {
     pub fn on_request_headers(
@@ -292,34 +292,42 @@ impl LambdaFilter {
                 host.log(LogLevel::Warn, &message);
                 LocalReply::new(503, "credentials_unavailable", message)
             })?;
-        // The Invoke options, as signed headers (a stack array: no allocation per request).
-        let mut extra_buf = [("", ""); 3];
-        let mut n = 0;
+        // `host` and the Invoke options, as signed headers (a stack array: no allocation per
+        // request).
+        let mut signed_buf = [("", ""); 4];
+        signed_buf[0] = ("host", upstream.endpoint.authority.as_str());
+        let mut n = 1;
         if let Some(ctx) = options.client_context.as_deref() {
-            extra_buf[n] = ("x-amz-client-context", ctx);
+            signed_buf[n] = ("x-amz-client-context", ctx);
             n += 1;
         }
         // RequestResponse is Lambda's default: saying so would cost a header on every call.
         if options.invocation_type != InvocationType::Sync {
-            extra_buf[n] = (
+            signed_buf[n] = (
                 "x-amz-invocation-type",
                 options.invocation_type.header_value(),
             );
             n += 1;
         }
         if options.log_type == LogType::Tail {
-            extra_buf[n] = ("x-amz-log-type", "Tail");
+            signed_buf[n] = ("x-amz-log-type", "Tail");
             n += 1;
         }
-        let extra = &extra_buf[..n];
-        let to_sign = InvokeToSign {
-            authority: &upstream.endpoint.authority,
+        let signed_headers = &signed_buf[..n];
+        let to_sign = RequestToSign {
+            method: "POST",
             path_and_query: &function.invoke_path,
+            headers: signed_headers,
             payload_sha256_hex: payload_hex,
+            // Lambda accepts it, and it binds the body to the signature.
+            send_content_sha256: true,
             region: &upstream.region,
+            service: LAMBDA_SERVICE,
             time: host.now(),
-            extra_headers: extra,
+            normalize_path: true,
         };
+        let signed = sign(&to_sign, &creds)
+            .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
         host.set_header(Direction::Request, ":method", "POST");
         host.set_header(Direction::Request, ":path", &function.invoke_path);
         host.set_header(
@@ -334,24 +342,11 @@ impl LambdaFilter {
         );
         // Every x-amz-* and authorization header of the client was stripped in
         // request_headers, so ours can be added without Envoy searching for old values.
-        for (name, value) in extra.iter().copied() {
+        for (name, value) in signed_headers[1..].iter().copied() {
             host.add_header(Direction::Request, name, value);
         }
-        // The cached-key signer covers every Invoke this filter builds; aws-sigv4 is the
-        // fallback for anything outside its shape (and its reference in the tests).
-        if let Some(fast) = sign_invoke_fast(&to_sign, &creds) {
-            host.add_header(Direction::Request, "x-amz-date", fast.amz_date());
-            host.add_header(Direction::Request, "x-amz-content-sha256", payload_hex);
-            if let Some(token) = creds.session_token.as_deref() {
-                host.add_header(Direction::Request, "x-amz-security-token", token);
-            }
-            host.add_header(Direction::Request, "authorization", &fast.authorization);
-        } else {
-            let signed = sign_invoke(to_sign, &creds)
-                .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
-            for (name, value) in &signed {
-                host.set_header(Direction::Request, name, value);
-            }
+        for (name, value) in signed.headers() {
+            host.add_header(Direction::Request, name, value);
         }
         host.increment(Counter::Invocations);
         self.state = State::Invoked(options.clone());
