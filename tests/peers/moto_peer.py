@@ -10,7 +10,7 @@ aliases) on stdout once the peer is ready (and writes it to ``--json-out`` if
 given, atomically), then keeps moto running until SIGTERM/SIGINT, when it stops
 moto and exits 0.
 
-Recipe (see shared/docs/test-peers.md):
+Recipe (see docs/test-peers.md):
   1. start ``moto_server`` with signature checking off
      (``INITIAL_NO_AUTH_ACTION_COUNT`` set very high);
   2. ``POST /moto-api/config {"lambda":{"use_docker":false}}`` (Invoke echoes
