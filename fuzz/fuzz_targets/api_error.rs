@@ -7,6 +7,7 @@
 #![no_main]
 
 use envoy_lambda::lambda::api_error::map_api_error;
+use envoy_lambda::lambda::aws_error::AwsError;
 use envoy_lambda_fuzz::{access_key_ids, fields};
 use libfuzzer_sys::fuzz_target;
 
@@ -25,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let error_type = header(f.get(1));
     let retry_after = header(f.get(2));
     let body = f.get(3).copied().unwrap_or_default();
-    let m = map_api_error(status, error_type.as_deref(), retry_after.as_deref(), body);
+    let error = AwsError::read(error_type.as_deref(), body);
+    let m = map_api_error(status, &error, retry_after.as_deref());
+    // What reaches the log (and, opted in, the client): AWS's first line, redacted.
+    let summary = error.summary().unwrap_or_default();
 
     assert!(
         (400..=599).contains(&m.status),
@@ -51,5 +55,7 @@ fuzz_target!(|data: &[u8]| {
             "message shows key id {id}: {:?}",
             m.message
         );
+        assert!(!summary.contains(&id), "summary shows key id {id}: {summary:?}");
     }
+    assert!(!summary.contains('\n') && !summary.contains('\r'), "{summary:?}");
 });

@@ -75,7 +75,8 @@ fn identifier(raw: &str) -> Option<String> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-    ok.then(|| name.to_owned())
+    // An error name is never a secret; one that looks like a key id or a token is not trusted.
+    (ok && redact(name) == name).then(|| name.to_owned())
 }
 
 /// First line, redacted, control characters as spaces, trimmed and length-limited.
@@ -252,6 +253,17 @@ mod tests {
         ] {
             assert!(!s.contains(secret), "{secret} in {s}");
         }
+    }
+
+    #[test]
+    fn an_error_name_that_looks_like_a_key_id_is_dropped() {
+        // Found by the api_error fuzz target: the name was copied into the client's message.
+        let e = AwsError::read(Some("ASIAQWERTYUIOPASDFGH"), b"");
+        assert_eq!(e.kind, None);
+        let e = AwsError::read(None, br#"{"__type":"AKIAIOSFODNN7EXAMPLE","message":"x"}"#);
+        assert_eq!(e.kind, None);
+        let e = AwsError::read(Some("TooManyRequestsException:http://x"), b"");
+        assert_eq!(e.kind.as_deref(), Some("TooManyRequestsException"));
     }
 
     #[test]
