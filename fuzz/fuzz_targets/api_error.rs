@@ -55,7 +55,13 @@ fuzz_target!(|data: &[u8]| {
             "message shows key id {id}: {:?}",
             m.message
         );
-        assert!(!summary.contains(&id), "summary shows key id {id}: {summary:?}");
+        assert!(
+            !summary.contains(&id),
+            "summary shows key id {id}: {summary:?}"
+        );
     }
-    assert!(!summary.contains('\n') && !summary.contains('\r'), "{summary:?}");
+    assert!(
+        !summary.contains('\n') && !summary.contains('\r'),
+        "{summary:?}"
+    );
 });
