@@ -20,7 +20,13 @@ pub struct SharedConfig {
     pub discovered: HashMap<String, Arc<FunctionTable>>,
     /// Paces the log line of each Lambda API error, per (upstream, code).
     pub aws_error_log: PacedLogs,
+    /// Paces the warning of requests refused for want of credentials, per upstream: a secret
+    /// SDS has not delivered yet would otherwise log one line per request.
+    pub credentials_log: PacedLogs,
 }
+
+/// The code whose warning [`SharedConfig::credentials_log`] paces.
+pub const CREDENTIALS_UNAVAILABLE: &str = "credentials_unavailable";
 
 impl SharedConfig {
     pub fn new(config: FilterConfig) -> Self {
@@ -39,11 +45,17 @@ impl SharedConfig {
             &API_ERROR_CODES,
             AWS_ERROR_LOG_PERIOD,
         );
+        let credentials_log = PacedLogs::new(
+            config.upstreams().map(|u| u.name.as_str()),
+            &[CREDENTIALS_UNAVAILABLE],
+            AWS_ERROR_LOG_PERIOD,
+        );
         Self {
             config,
             credentials,
             discovered,
             aws_error_log,
+            credentials_log,
         }
     }
 }

@@ -151,11 +151,21 @@ fn is_value_end(c: char) -> bool {
 fn redact_marked_values(text: &str) -> String {
     let lower = text.to_ascii_lowercase(); // same byte offsets: ASCII-only change
     let mut out = String::with_capacity(text.len());
+    // Where each marker occurs next at or after `at`, searched again only once `at` has passed
+    // it: one scan per marker over the text, not one per redaction (a long line with many
+    // `signature=` and no `credential=` would otherwise cost quadratic time on a worker).
+    let mut next_of: [Option<usize>; SECRET_MARKERS.len()] = SECRET_MARKERS.map(|m| lower.find(m));
     let mut at = 0;
     while at < text.len() {
-        let next = SECRET_MARKERS
+        for (slot, m) in next_of.iter_mut().zip(SECRET_MARKERS) {
+            if slot.is_some_and(|p| p < at) {
+                *slot = lower[at..].find(m).map(|i| at + i);
+            }
+        }
+        let next = next_of
             .iter()
-            .filter_map(|m| lower[at..].find(m).map(|i| (at + i, m.len())))
+            .zip(SECRET_MARKERS)
+            .filter_map(|(p, m)| p.map(|p| (p, m.len())))
             .min();
         let Some((start, len)) = next else { break };
         let value_start = start + len;
@@ -391,6 +401,27 @@ mod tests {
             "x ".repeat(MAX_MESSAGE_CHARS / 2 - 10)
         );
         assert_clean(&AwsError::read(None, straddle.as_bytes()).message.unwrap());
+    }
+
+    #[test]
+    fn redaction_is_linear_in_the_length_of_the_line() {
+        // 1.2 MB of `signature=` values and no other marker: quadratic scanning took about a
+        // minute here (each redaction searched the rest of the line for every marker).
+        let line = "signature=x ".repeat(100_000);
+        let started = std::time::Instant::now();
+        let r = redact(&line);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(r, "signature=[redacted] ".repeat(100_000));
+        // Markers interleaved: each still redacted once, in order.
+        assert_eq!(
+            redact("Signature=a Credential=b signature=c x-amz-security-token=d Credential=e"),
+            "Signature=[redacted] Credential=[redacted] signature=[redacted] \
+             x-amz-security-token=[redacted] Credential=[redacted]"
+        );
     }
 
     #[test]

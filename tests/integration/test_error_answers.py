@@ -10,7 +10,9 @@ failures (connection refused, route timeout) are told apart from Lambda's 503/50
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -238,6 +240,48 @@ def test_lambdas_own_503_and_504_stay_lambda_errors(envoy, capture, status, code
     assert r.headers.get("retry-after") == retry_after
     assert envoy.counter("envoy_lambda.api_errors") == 1
     assert envoy.counter("envoy_lambda.upstream_failures") == 0
+
+
+# -- the same over HTTP/2 -------------------------------------------------------------------
+def curl_h2(url: str, *args: str) -> tuple[int, dict[str, str], bytes]:
+    """A request over HTTP/2 (h2c, prior knowledge): (status, headers, body)."""
+    curl = shutil.which("curl")
+    assert curl, "curl is needed for the HTTP/2 checks"
+    r = subprocess.run([curl, "-sS", "--http2-prior-knowledge", "-i", "--max-time", "10",
+                        *args, url], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith("HTTP/2 "), r.stdout[:300]
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_over_http2_no_aws_text_and_envoys_failures_told_apart(envoy, capture):
+    lambda_error(capture, 403, "InvalidSignatureException:http://internal.amazon.com/coral/",
+                 INVALID_SIGNATURE)
+    status, headers, body = curl_h2(envoy.url + "/echo", "-X", "POST", "-H",
+                                    "content-type: application/json", "--data", "{}")
+    assert status == 403, body
+    text = body.decode()
+    for needle in (*SECRETS, "signature we calculated", "Canonical", "internal"):
+        assert needle not in text, f"{needle!r} in {text}"
+    extra = set(headers) - ENVOY_HEADERS - ALLOWED
+    assert not extra, f"headers beyond the allow-list: {extra}"
+    got = json.loads(body)
+    assert set(got) == {"error", "message", "request_id"}, got
+    assert got["error"] == "lambda_access_denied"
+    assert got["request_id"] == LAMBDA_HEADERS["x-amzn-RequestId"]
+    assert headers["x-amzn-errortype"] == "InvalidSignatureException"
+    status, headers, body = curl_h2(envoy.url + "/closed")
+    assert status == 503, body
+    assert json.loads(body)["error"] == "upstream_unreachable", body
+    assert headers["retry-after"] == "1"
+    assert envoy.counter("envoy_lambda.api_errors") == 1
+    assert envoy.counter("envoy_lambda.upstream_failures") == 1
 
 
 # -- discovery reads AWS's errors the same way ---------------------------------------------

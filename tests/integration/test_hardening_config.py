@@ -11,6 +11,8 @@ take the client address from the connection, not from X-Forwarded-For.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -212,6 +214,38 @@ def test_client_chosen_function_name_is_capped_and_escaped_in_the_404(start_envo
     # log shows the path, as it does for every request).
     module_lines = [ln for ln in e.log_text().splitlines() if "envoy-lambda:" in ln]
     assert not any("evil" in ln for ln in module_lines), module_lines
+
+
+def test_request_time_answers_over_http2(start_envoy, capture):
+    """The same answers over HTTP/2: an unknown upstream is a 500 JSON (before: Envoy did not
+    start), a client-chosen name comes back capped and escaped in the 404."""
+    upstream = configs.aws_upstream("moto", capture.port, configs.default_functions())
+    per = configs.module_per_route_text('{"upstream": "moto", "path_template": "/lambda/{function}"}')
+    e = start_envoy(configs.dump(configs.bootstrap(
+        [_listener("main", upstream, [("/lambda/", per),
+                                      ("/no-upstream", configs.module_per_route("nope", "echo"))])],
+        [configs.static_cluster("lambda", capture.port)],
+        _secrets("AKIACAPTURE000000000", "capture-secret"))), name="h2-answers")
+    curl = shutil.which("curl")
+    assert curl, "curl is needed for the HTTP/2 checks"
+
+    def h2(path: str) -> tuple[bytes, dict]:
+        r = subprocess.run([curl, "-sS", "--http2-prior-knowledge", "-i", "--max-time", "10",
+                            e.url + path], capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr.decode(errors="replace")
+        head, _, body = r.stdout.partition(b"\r\n\r\n")
+        return head, json.loads(body)
+
+    head, body = h2("/no-upstream")
+    assert head.startswith(b"HTTP/2 500"), head
+    assert body["error"] == "unknown_upstream", body
+    head, body = h2("/lambda/evil%0D%0Aset-cookie:%20x" + "x" * 4000)
+    assert head.startswith(b"HTTP/2 404"), head
+    assert body["error"] == "unknown_function", body
+    assert "evil\\r\\nset-cookie: x" in body["message"], body
+    assert len(body["message"]) < 250 and body["message"].endswith("…'"), body
+    assert not capture.requests
+    assert e.wait_counter("envoy_lambda.local_rejections", 2) == 2
 
 
 # -- the edge: the client address comes from the connection ------------------------------------

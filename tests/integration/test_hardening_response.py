@@ -217,6 +217,27 @@ def test_malformed_headers_are_a_clean_502_over_http2(unwrap_envoy, capture, ans
     assert json.loads(body)["error"] == "malformed_function_response"
 
 
+def test_valid_headers_pass_over_http2(unwrap_envoy, capture):
+    """What the checks let through must also be sendable over HTTP/2 (a tab, trimmed spaces,
+    UTF-8 bytes, several cookies), not turned into a reset stream."""
+    function_answers(capture, {
+        "statusCode": 200, "body": "ok",
+        "headers": {"X-Tab": "a\tb", "X-Trim": "  v  ", "X-Utf8": "caf\u00e9"},
+        "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+    })
+    r = curl_h2(unwrap_envoy.url + "/v1")
+    assert r.returncode == 0, (r.returncode, r.stderr.decode(errors="replace"))
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/2 200"), r.stdout[:500]
+    lines = [ln.split(b":", 1) for ln in head.split(b"\r\n")[1:]]
+    got = [(k.strip().lower(), v.strip()) for k, v in lines]
+    assert (b"x-tab", b"a\tb") in got, head
+    assert (b"x-trim", b"v") in got, head
+    assert (b"x-utf8", "caf\u00e9".encode()) in got, head
+    assert [v for k, v in got if k == b"set-cookie"] == [b"a=1", b"b=2"], head
+    assert body == b"ok"
+
+
 # -- 2. statuses that break framing --------------------------------------------------
 @pytest.mark.parametrize("code", [100, 101, 103, 199])
 def test_interim_statuses_are_refused(unwrap_envoy, capture, code):

@@ -12,6 +12,7 @@ use crate::config::{Function, FunctionRef, Upstream};
 use crate::discovery::Lookup;
 use crate::filter::client_headers::must_not_reach_aws;
 use crate::filter::reply::LocalReply;
+use crate::filter::shared::CREDENTIALS_UNAVAILABLE;
 use crate::host::{body_chunks, replace_body, Body, Counter, Direction, Host, LogLevel};
 use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
 use crate::lambda::{shown_name, InvocationType, InvokeOptions, LogType, RequestFormat};
@@ -289,8 +290,21 @@ impl LambdaFilter {
                     "no usable AWS credentials for upstream '{}' (secret '{}'): {e}",
                     upstream.name, secret.name
                 );
-                host.log(LogLevel::Warn, &message);
-                LocalReply::new(503, "credentials_unavailable", message)
+                // Every request fails the same way until the secret arrives: one line per
+                // upstream and period, not one per request.
+                if let Some(held_back) = self.shared.credentials_log.check(
+                    &upstream.name,
+                    CREDENTIALS_UNAVAILABLE,
+                    host.now(),
+                ) {
+                    let more = if held_back > 0 {
+                        format!(" ({held_back} more since the last such line)")
+                    } else {
+                        String::new()
+                    };
+                    host.log(LogLevel::Warn, &format!("{message}{more}"));
+                }
+                LocalReply::new(503, CREDENTIALS_UNAVAILABLE, message)
             })?;
         // `host` and the Invoke options, as signed headers (a stack array: no allocation per
         // request).

@@ -319,6 +319,39 @@ fn missing_or_bad_credentials_answer_503_without_leaking() {
     );
 }
 
+#[test]
+fn missing_credentials_are_logged_once_per_period_not_per_request() {
+    let shared = Arc::new(SharedConfig::new(
+        FilterConfig::from_json(CONFIG.as_bytes()).unwrap(),
+    ));
+    let t0 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let warnings = |at: u64| {
+        let mut f = LambdaFilter::new(Arc::clone(&shared));
+        let mut h = host("echo", &get_headers());
+        h.secrets.clear();
+        h.time = Some(t0 + std::time::Duration::from_secs(at));
+        f.on_request_headers(&mut h, true);
+        assert_eq!(reply_json(&h)["error"], "credentials_unavailable");
+        let logs = h.logs.borrow();
+        logs.iter()
+            .filter(|(level, _)| *level == crate::host::LogLevel::Warn)
+            .map(|(_, line)| line.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = warnings(0);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].contains("secret 'creds'"), "{first:?}");
+    for at in 1..5 {
+        assert!(warnings(at).is_empty(), "request at +{at}s logged again");
+    }
+    let later = warnings(10);
+    assert_eq!(later.len(), 1, "{later:?}");
+    assert!(
+        later[0].ends_with("(4 more since the last such line)"),
+        "{later:?}"
+    );
+}
+
 fn respond(f: &mut LambdaFilter, h: &mut FakeHost, headers: &[(&str, &str)], body: &[u8]) {
     h.response_headers = headers
         .iter()
