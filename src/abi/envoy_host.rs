@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::config_handle::ConfigHandle;
 use super::ffi::{self, Buffer, FilterEnvoyPtr, HttpHeader};
-use super::hooks::ConfigHandle;
 use super::log::envoy_log;
 use crate::config::RouteTarget;
 use crate::host::{Body, Counter, Direction, Host, LogLevel};
