@@ -55,7 +55,7 @@ impl ConfigHandle {
 
     /// The pointer Envoy keeps for this config (one strong count, released by [`Self::destroy`]).
     pub fn into_module_ptr(self) -> ConfigModulePtr {
-        Box::into_raw(Box::new(Arc::new(self))) as ConfigModulePtr
+        ConfigModulePtr::from_raw(Box::into_raw(Box::new(Arc::new(self))).cast())
     }
 
     /// Reads the config behind a module pointer.
@@ -64,7 +64,7 @@ impl ConfigHandle {
     /// `ptr` must come from [`Self::into_module_ptr`] and not be destroyed.
     pub unsafe fn from_module_ptr<'a>(ptr: ConfigModulePtr) -> &'a Arc<ConfigHandle> {
         // SAFETY: as the caller guarantees, `ptr` is a live `Box<Arc<ConfigHandle>>`.
-        unsafe { &*(ptr as *const Arc<ConfigHandle>) }
+        unsafe { &*ptr.as_raw().cast::<Arc<ConfigHandle>>() }
     }
 
     /// Releases Envoy's reference (streams may still hold theirs); discovery stops with it.
@@ -72,11 +72,12 @@ impl ConfigHandle {
     /// # Safety
     /// `ptr` must be null or come from [`Self::into_module_ptr`], destroyed only this once.
     pub unsafe fn destroy(ptr: ConfigModulePtr) {
-        if ptr.is_null() {
+        let raw = ptr.as_raw().cast::<Arc<ConfigHandle>>().cast_mut();
+        if raw.is_null() {
             return;
         }
-        // SAFETY: as the caller guarantees, `ptr` is a live `Box<Arc<ConfigHandle>>`, now ours.
-        let handle = unsafe { Box::from_raw(ptr as *mut Arc<ConfigHandle>) };
+        // SAFETY: as the caller guarantees, `raw` is a live `Box<Arc<ConfigHandle>>`, now ours.
+        let handle = unsafe { Box::from_raw(raw) };
         if let Some(d) = &handle.discovery {
             d.shutdown();
         }

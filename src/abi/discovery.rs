@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerPtr, HttpHeader};
+use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
 use super::metrics::DiscoveryMetrics;
 use crate::discovery::{
@@ -22,7 +22,7 @@ const CALLOUT_TIMEOUT_MS: u64 = 10_000;
 static CONFIG_NUMBERS: AtomicU64 = AtomicU64::new(1);
 
 /// A config's scheduler, as the discovery timer thread wakes it.
-struct Scheduler(ConfigSchedulerPtr);
+struct Scheduler(ConfigSchedulerEnvoyPtr);
 
 // SAFETY: Envoy documents `config_scheduler_commit` as callable from any thread. The registry
 // calls `wake` only under its lock and only for members; `DiscoveryRuntime::shutdown` leaves

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use super::config_handle::ConfigHandle;
 use super::ffi::{self, Buffer, FilterEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
+use super::route_config;
 use crate::config::RouteTarget;
 use crate::host::{Body, Counter, Direction, Host, LogLevel};
 
@@ -78,13 +79,9 @@ impl Host for EnvoyHost<'_> {
         // SAFETY: `self.ptr` is live for this hook.
         let p =
             unsafe { ffi::envoy_dynamic_module_callback_get_most_specific_route_config(self.ptr) };
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: every per-route config of this module is an `Arc<RouteTarget>` boxed by
-        // `on_http_filter_per_route_config_new`; the route (and so the box) outlives the stream.
-        let target = unsafe { &*(p as *const Arc<RouteTarget>) };
-        Some(Arc::clone(target))
+        // SAFETY: Envoy returns null or a per-route config of this module (made by
+        // `route_config::into_module_ptr`); the route (and so the box) outlives the stream.
+        unsafe { route_config::target(p) }
     }
 
     fn header(&self, map: Direction, name: &str) -> Option<&[u8]> {

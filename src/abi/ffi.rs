@@ -4,18 +4,109 @@
 //!
 //! C enums are plain integers here: Envoy may add values, and a Rust enum receiving an
 //! unknown discriminant would be undefined behaviour.
+//!
+//! The pointer kinds the ABI passes are all `void *` in C; here each is its own type, so that
+//! one kind cannot be passed where another belongs. `#[repr(transparent)]` keeps each exactly
+//! the pointer it wraps (the same C signature; cbindgen emits a `typedef`). The name says who
+//! owns what is behind it: `…EnvoyPtr` is Envoy's object, passed to us and only passed back;
+//! `…ModulePtr` is ours, handed to Envoy, which passes it back until its destroy hook.
+//!
+//! ```compile_fail
+//! use envoy_lambda::abi::ffi::{ConfigEnvoyPtr, FilterEnvoyPtr};
+//! fn stream_of(config: ConfigEnvoyPtr) -> FilterEnvoyPtr {
+//!     config // a config pointer is not a stream pointer
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use envoy_lambda::abi::ffi::{ConfigModulePtr, FilterModulePtr};
+//! fn stream_of(config: ConfigModulePtr) -> FilterModulePtr {
+//!     config // ours too: a config is not a stream
+//! }
+//! ```
 
 use std::ffi::c_void;
 
 /// The ABI version string `envoy_dynamic_module_on_program_init` returns.
 pub const ABI_VERSION: &[u8] = b"v0.2.0\0";
 
-pub type ConfigEnvoyPtr = *mut c_void;
-pub type FilterEnvoyPtr = *mut c_void;
-pub type ConfigModulePtr = *const c_void;
-pub type FilterModulePtr = *const c_void;
-pub type PerRouteConfigModulePtr = *const c_void;
-pub type ConfigSchedulerPtr = *mut c_void;
+/// Envoy's filter config (`envoy_dynamic_module_type_http_filter_config_envoy_ptr`); valid
+/// during the config hooks that receive it.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigEnvoyPtr(*mut c_void);
+
+/// Envoy's stream (`envoy_dynamic_module_type_http_filter_envoy_ptr`); valid during the stream
+/// hook that receives it, never stored.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct FilterEnvoyPtr(*mut c_void);
+
+/// Envoy's scheduler of one filter config (`config_scheduler_new` .. `config_scheduler_delete`).
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigSchedulerEnvoyPtr(*mut c_void);
+
+/// Our filter config (`config_handle`), from config_new to config_destroy.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigModulePtr(*const c_void);
+
+/// Our stream (`stream_handle`), from http_filter_new to http_filter_destroy.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct FilterModulePtr(*const c_void);
+
+/// Our per-route config (`route_config`), from per_route_config_new to its destroy hook.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct PerRouteConfigModulePtr(*const c_void);
+
+impl ConfigSchedulerEnvoyPtr {
+    pub fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+}
+
+impl ConfigModulePtr {
+    /// What config_new returns for a rejected config.
+    pub const NULL: Self = Self(std::ptr::null());
+
+    pub fn from_raw(ptr: *const c_void) -> Self {
+        Self(ptr)
+    }
+
+    pub fn as_raw(self) -> *const c_void {
+        self.0
+    }
+}
+
+impl FilterModulePtr {
+    /// What http_filter_new returns for a refused stream.
+    pub const NULL: Self = Self(std::ptr::null());
+
+    pub fn from_raw(ptr: *const c_void) -> Self {
+        Self(ptr)
+    }
+
+    pub fn as_raw(self) -> *const c_void {
+        self.0
+    }
+}
+
+impl PerRouteConfigModulePtr {
+    /// What per_route_config_new returns for a rejected route config, and what
+    /// `get_most_specific_route_config` returns for a route without one.
+    pub const NULL: Self = Self(std::ptr::null());
+
+    pub fn from_raw(ptr: *const c_void) -> Self {
+        Self(ptr)
+    }
+
+    pub fn as_raw(self) -> *const c_void {
+        self.0
+    }
+}
 
 /// A byte range, owned by whichever side created it; passed by value (two registers).
 #[repr(C)]
@@ -168,14 +259,14 @@ extern "C" {
     ) -> bool;
     pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_new(
         config_envoy_ptr: ConfigEnvoyPtr,
-    ) -> ConfigSchedulerPtr;
+    ) -> ConfigSchedulerEnvoyPtr;
     /// Safe to call from any thread; the event then runs on the main thread.
     pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
-        scheduler: ConfigSchedulerPtr,
+        scheduler: ConfigSchedulerEnvoyPtr,
         event_id: u64,
     );
     pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
-        scheduler: ConfigSchedulerPtr,
+        scheduler: ConfigSchedulerEnvoyPtr,
     );
     pub fn envoy_dynamic_module_callback_http_filter_config_http_callout(
         config_envoy_ptr: ConfigEnvoyPtr,
@@ -321,6 +412,28 @@ mod tests {
         assert_eq!(offset_of!(HttpHeader, key_len), 8);
         assert_eq!(offset_of!(HttpHeader, value_ptr), 16);
         assert_eq!(offset_of!(HttpHeader, value_len), 24);
+    }
+
+    #[test]
+    fn pointer_kinds_are_plain_pointers() {
+        use std::mem::align_of;
+        for (size, align) in [
+            (size_of::<ConfigEnvoyPtr>(), align_of::<ConfigEnvoyPtr>()),
+            (size_of::<FilterEnvoyPtr>(), align_of::<FilterEnvoyPtr>()),
+            (
+                size_of::<ConfigSchedulerEnvoyPtr>(),
+                align_of::<ConfigSchedulerEnvoyPtr>(),
+            ),
+            (size_of::<ConfigModulePtr>(), align_of::<ConfigModulePtr>()),
+            (size_of::<FilterModulePtr>(), align_of::<FilterModulePtr>()),
+            (
+                size_of::<PerRouteConfigModulePtr>(),
+                align_of::<PerRouteConfigModulePtr>(),
+            ),
+        ] {
+            assert_eq!(size, size_of::<*const c_void>());
+            assert_eq!(align, align_of::<*const c_void>());
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::ffi::{
 };
 use super::guard::guard;
 use super::log::envoy_log;
+use super::route_config;
 use super::stream_handle::{with_stream, StreamHandle};
 use crate::config::RouteTarget;
 use crate::filter::{BodyStatus, HeadersStatus, TrailersStatus};
@@ -31,23 +32,27 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     name: Buffer,
     config: Buffer,
 ) -> ConfigModulePtr {
-    guard("http_filter_config_new", std::ptr::null, || {
-        // SAFETY: Envoy passes buffers valid for the duration of this call.
-        let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
-        match ConfigHandle::new(config_envoy_ptr, config) {
-            Ok(handle) => handle.into_module_ptr(),
-            Err(message) => {
-                envoy_log(
-                    ffi::LOG_ERROR,
-                    &format!(
-                        "envoy-lambda: invalid filter config '{}': {message}",
-                        String::from_utf8_lossy(name)
-                    ),
-                );
-                std::ptr::null()
+    guard(
+        "http_filter_config_new",
+        || ConfigModulePtr::NULL,
+        || {
+            // SAFETY: Envoy passes buffers valid for the duration of this call.
+            let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
+            match ConfigHandle::new(config_envoy_ptr, config) {
+                Ok(handle) => handle.into_module_ptr(),
+                Err(message) => {
+                    envoy_log(
+                        ffi::LOG_ERROR,
+                        &format!(
+                            "envoy-lambda: invalid filter config '{}': {message}",
+                            String::from_utf8_lossy(name)
+                        ),
+                    );
+                    ConfigModulePtr::NULL
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 #[no_mangle]
@@ -127,39 +132,41 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
     name: Buffer,
     config: Buffer,
 ) -> PerRouteConfigModulePtr {
-    guard("http_filter_per_route_config_new", std::ptr::null, || {
-        // SAFETY: Envoy passes buffers valid for the duration of this call.
-        let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
-        // Only the route's own document can be checked here: the hook does not say which
-        // filter config will serve the route.
-        match RouteTarget::from_json(config) {
-            Ok(target) => Box::into_raw(Box::new(Arc::new(target))) as PerRouteConfigModulePtr,
-            Err(e) => {
-                envoy_log(
-                    ffi::LOG_ERROR,
-                    &format!(
-                        "envoy-lambda: invalid per-route config '{}': {e}",
-                        String::from_utf8_lossy(name)
-                    ),
-                );
-                std::ptr::null()
+    guard(
+        "http_filter_per_route_config_new",
+        || PerRouteConfigModulePtr::NULL,
+        || {
+            // SAFETY: Envoy passes buffers valid for the duration of this call.
+            let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
+            // Only the route's own document can be checked here: the hook does not say which
+            // filter config will serve the route.
+            match RouteTarget::from_json(config) {
+                Ok(target) => route_config::into_module_ptr(target),
+                Err(e) => {
+                    envoy_log(
+                        ffi::LOG_ERROR,
+                        &format!(
+                            "envoy-lambda: invalid per-route config '{}': {e}",
+                            String::from_utf8_lossy(name)
+                        ),
+                    );
+                    PerRouteConfigModulePtr::NULL
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(
-    ptr: PerRouteConfigModulePtr,
+    per_route_config_module_ptr: PerRouteConfigModulePtr,
 ) {
     guard(
         "http_filter_per_route_config_destroy",
         || (),
         || {
-            if !ptr.is_null() {
-                // SAFETY: Envoy destroys each per-route config it got from us exactly once.
-                drop(unsafe { Box::from_raw(ptr as *mut Arc<RouteTarget>) });
-            }
+            // SAFETY: Envoy destroys each per-route config it got from us exactly once.
+            unsafe { route_config::destroy(per_route_config_module_ptr) }
         },
     )
 }
@@ -169,11 +176,15 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
     config_module_ptr: ConfigModulePtr,
     _filter_envoy_ptr: FilterEnvoyPtr,
 ) -> FilterModulePtr {
-    guard("http_filter_new", std::ptr::null, || {
-        // SAFETY: Envoy passes the config it got from config_new; it outlives its streams.
-        let config = unsafe { ConfigHandle::from_module_ptr(config_module_ptr) };
-        StreamHandle::new_module_ptr(Arc::clone(config))
-    })
+    guard(
+        "http_filter_new",
+        || FilterModulePtr::NULL,
+        || {
+            // SAFETY: Envoy passes the config it got from config_new; it outlives its streams.
+            let config = unsafe { ConfigHandle::from_module_ptr(config_module_ptr) };
+            StreamHandle::new_module_ptr(Arc::clone(config))
+        },
+    )
 }
 
 #[no_mangle]

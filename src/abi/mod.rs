@@ -8,6 +8,7 @@
 //! - `stream_handle`: what a stream is on the module side, and the stream hooks' panic boundary.
 //! - `envoy_host`: [`crate::host::Host`] over the raw callbacks for one stream.
 //! - `discovery`: function discovery's Envoy side (scheduler, callouts, config metrics).
+//! - `route_config`: what a per-route config is on the module side.
 //! - `metrics`: counter and gauge definition (config_new only).
 //! - `guard`: the panic boundary every hook goes through; `log`: Envoy's logger.
 //!
@@ -15,12 +16,13 @@
 //! (`grep -n "use super::" src/abi/*.rs`); no module uses one above it:
 //!
 //! ```text
-//! hooks          -> stream_handle, config_handle, guard, log, ffi
+//! hooks          -> stream_handle, config_handle, route_config, guard, log, ffi
 //! stream_handle  -> envoy_host, config_handle, guard, ffi
-//! envoy_host     -> config_handle, log, ffi
+//! envoy_host     -> config_handle, route_config, log, ffi
 //! config_handle  -> discovery, metrics, ffi
 //! discovery      -> metrics, log, ffi
 //! metrics        -> log, ffi
+//! route_config   -> ffi
 //! guard          -> log, ffi
 //! log            -> ffi
 //! ffi            (nothing)
@@ -37,6 +39,7 @@ mod guard;
 pub mod hooks;
 mod log;
 mod metrics;
+mod route_config;
 mod stream_handle;
 
 pub use log::envoy_log;

@@ -23,22 +23,23 @@ impl StreamHandle {
     /// The pointer Envoy keeps for a new stream of `config`.
     pub fn new_module_ptr(config: Arc<ConfigHandle>) -> FilterModulePtr {
         let filter = RefCell::new(LambdaFilter::new(Arc::clone(&config.shared)));
-        Box::into_raw(Box::new(StreamHandle { config, filter })) as FilterModulePtr
+        FilterModulePtr::from_raw(Box::into_raw(Box::new(StreamHandle { config, filter })).cast())
     }
 
     /// # Safety
     /// `ptr` must come from [`Self::new_module_ptr`] and not be destroyed.
     unsafe fn from_module_ptr<'a>(ptr: FilterModulePtr) -> &'a StreamHandle {
         // SAFETY: as the caller guarantees, `ptr` is a live `Box<StreamHandle>`.
-        unsafe { &*(ptr as *const StreamHandle) }
+        unsafe { &*ptr.as_raw().cast::<StreamHandle>() }
     }
 
     /// # Safety
     /// `ptr` must be null or come from [`Self::new_module_ptr`], destroyed only this once.
     pub unsafe fn destroy(ptr: FilterModulePtr) {
-        if !ptr.is_null() {
-            // SAFETY: as the caller guarantees, `ptr` is a live `Box<StreamHandle>`, now ours.
-            drop(unsafe { Box::from_raw(ptr as *mut StreamHandle) });
+        let raw = ptr.as_raw().cast::<StreamHandle>().cast_mut();
+        if !raw.is_null() {
+            // SAFETY: as the caller guarantees, `raw` is a live `Box<StreamHandle>`, now ours.
+            drop(unsafe { Box::from_raw(raw) });
         }
     }
 }
