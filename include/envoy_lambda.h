@@ -72,7 +72,9 @@ typedef const void *envoy_lambda_ConfigModulePtr;
 typedef void *envoy_lambda_ConfigEnvoyPtr;
 
 /**
- * A byte range, owned by whichever side created it; passed by value (two registers).
+ * A byte range, owned by whichever side created it; passed by value (two registers). The
+ * module's own are made with [`Buffer::from_slice`]; Envoy's are read through
+ * `envoy_buffer::EnvoyBuffer`, bound to a borrow.
  */
 typedef struct envoy_lambda_Buffer {
   const uint8_t *ptr;

@@ -60,9 +60,12 @@ impl ConfigHandle {
 
     /// Reads the config behind a module pointer.
     ///
+    /// The config lives on after this borrow of the pointer (in Envoy's hands until destroy),
+    /// but what the hook may rely on is bound to the borrow, that is to the hook.
+    ///
     /// # Safety
-    /// `ptr` must come from [`Self::into_module_ptr`] and not be destroyed.
-    pub unsafe fn from_module_ptr<'a>(ptr: ConfigModulePtr) -> &'a Arc<ConfigHandle> {
+    /// `ptr` must come from [`Self::into_module_ptr`] and not be destroyed while borrowed.
+    pub unsafe fn from_module_ptr(ptr: &ConfigModulePtr) -> &Arc<ConfigHandle> {
         // SAFETY: as the caller guarantees, `ptr` is a live `Box<Arc<ConfigHandle>>`.
         unsafe { &*ptr.as_raw().cast::<Arc<ConfigHandle>>() }
     }

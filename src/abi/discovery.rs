@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::envoy_buffer::EnvoyBuffer;
 use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
 use super::metrics::DiscoveryMetrics;
@@ -60,9 +61,9 @@ impl DiscoveryIo for EnvoyIo<'_> {
             )
         };
         if ok {
-            // SAFETY: the secret bytes are valid during this hook; the caller parses (or
-            // compares) them before any other Envoy call.
-            unsafe { out.as_slice() }
+            // SAFETY: the secret bytes are valid during this hook, which `self` is borrowed
+            // within; the caller parses (or compares) them before any other Envoy call.
+            unsafe { EnvoyBuffer::new(self, out) }.as_slice()
         } else {
             &[]
         }
@@ -240,15 +241,16 @@ impl DiscoveryRuntime {
     ) {
         let status = headers
             .iter()
-            // SAFETY: each header's ranges point into Envoy's reply, valid during this hook.
-            .map(|h| unsafe { h.as_slices() })
-            .find(|(k, _)| *k == b":status")
-            .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+            // SAFETY: each header's ranges point into Envoy's reply, valid during this hook,
+            // which the borrow of `headers` lies within.
+            .map(|h| unsafe { EnvoyBuffer::key_value(headers, h) })
+            .find(|(k, _)| k.as_slice() == b":status")
+            .and_then(|(_, v)| v.to_str()?.parse::<u16>().ok())
             .unwrap_or(0);
         let mut body = Vec::new();
         for chunk in chunks {
-            // SAFETY: as above, for the body chunks.
-            body.extend_from_slice(unsafe { chunk.as_slice() });
+            // SAFETY: as above, for the body chunks and `chunks`.
+            body.extend_from_slice(unsafe { EnvoyBuffer::new(chunks, *chunk) }.as_slice());
         }
         let reply = if result == ffi::CALLOUT_SUCCESS {
             CalloutReply::Http {

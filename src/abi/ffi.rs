@@ -108,7 +108,9 @@ impl PerRouteConfigModulePtr {
     }
 }
 
-/// A byte range, owned by whichever side created it; passed by value (two registers).
+/// A byte range, owned by whichever side created it; passed by value (two registers). The
+/// module's own are made with [`Buffer::from_slice`]; Envoy's are read through
+/// `envoy_buffer::EnvoyBuffer`, bound to a borrow.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Buffer {
@@ -138,19 +140,6 @@ impl Buffer {
             len: s.len(),
         }
     }
-
-    /// Views Envoy- or module-owned bytes.
-    ///
-    /// # Safety
-    /// `ptr` must be null or valid for `len` bytes for the lifetime `'a` the caller picks.
-    pub unsafe fn as_slice<'a>(self) -> &'a [u8] {
-        if self.ptr.is_null() || self.len == 0 {
-            &[]
-        } else {
-            // SAFETY: non-null and valid for `len` bytes, as the caller guarantees.
-            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-        }
-    }
 }
 
 impl HttpHeader {
@@ -162,23 +151,6 @@ impl HttpHeader {
             value_ptr: value.as_ptr(),
             value_len: value.len(),
         }
-    }
-
-    /// Views both ranges.
-    ///
-    /// # Safety
-    /// Both ranges must be null or valid for `'a` (for Envoy's headers: the map is unchanged).
-    pub unsafe fn as_slices<'a>(&self) -> (&'a [u8], &'a [u8]) {
-        let key = Buffer {
-            ptr: self.key_ptr,
-            len: self.key_len,
-        };
-        let value = Buffer {
-            ptr: self.value_ptr,
-            len: self.value_len,
-        };
-        // SAFETY: as the caller guarantees.
-        unsafe { (key.as_slice(), value.as_slice()) }
     }
 }
 
@@ -434,14 +406,5 @@ mod tests {
             assert_eq!(size, size_of::<*const c_void>());
             assert_eq!(align, align_of::<*const c_void>());
         }
-    }
-
-    #[test]
-    fn null_buffers_read_as_empty() {
-        // SAFETY: a null pointer is explicitly allowed by `as_slice`.
-        assert!(unsafe { Buffer::EMPTY.as_slice() }.is_empty());
-        let data = b"abc";
-        // SAFETY: `data` outlives the borrow.
-        assert_eq!(unsafe { Buffer::from_slice(data).as_slice() }, b"abc");
     }
 }

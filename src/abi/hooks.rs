@@ -10,6 +10,7 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::config_handle::ConfigHandle;
+use super::envoy_buffer::{slice_or_empty, EnvoyBuffer, HookCall};
 use super::ffi::{
     self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, FilterEnvoyPtr, FilterModulePtr, HttpHeader,
     PerRouteConfigModulePtr,
@@ -36,8 +37,14 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
         "http_filter_config_new",
         || ConfigModulePtr::NULL,
         || {
+            let call = HookCall::new();
             // SAFETY: Envoy passes buffers valid for the duration of this call.
-            let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
+            let (name, config) = unsafe {
+                (
+                    EnvoyBuffer::new(&call, name).as_slice(),
+                    EnvoyBuffer::new(&call, config).as_slice(),
+                )
+            };
             match ConfigHandle::new(config_envoy_ptr, config) {
                 Ok(handle) => handle.into_module_ptr(),
                 Err(message) => {
@@ -66,7 +73,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
         || (),
         || {
             // SAFETY: Envoy passes the config it got from config_new, still alive.
-            let config = unsafe { ConfigHandle::from_module_ptr(config_module_ptr) };
+            let config = unsafe { ConfigHandle::from_module_ptr(&config_module_ptr) };
             config.on_scheduled(config_envoy_ptr, event_id);
         },
     )
@@ -88,29 +95,19 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
         || (),
         || {
             // SAFETY: Envoy passes the config it got from config_new, still alive.
-            let config = unsafe { ConfigHandle::from_module_ptr(config_module_ptr) };
+            let config = unsafe { ConfigHandle::from_module_ptr(&config_module_ptr) };
+            let call = HookCall::new();
             // SAFETY: Envoy passes `headers_len` headers and `chunks_len` chunks (or null pointers
             // with zero lengths), valid for the duration of this hook.
             let (headers, chunks) = unsafe {
                 (
-                    slice_or_empty(headers, headers_len),
-                    slice_or_empty(chunks, chunks_len),
+                    slice_or_empty(&call, headers, headers_len),
+                    slice_or_empty(&call, chunks, chunks_len),
                 )
             };
             config.on_callout_done(config_envoy_ptr, callout_id, result, headers, chunks);
         },
     )
-}
-
-/// # Safety
-/// `ptr` must be null (then `len` is ignored) or valid for `len` elements for `'a`.
-unsafe fn slice_or_empty<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
-    if ptr.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: non-null and valid for `len` elements, as the caller guarantees.
-        unsafe { std::slice::from_raw_parts(ptr, len) }
-    }
 }
 
 #[no_mangle]
@@ -136,8 +133,14 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
         "http_filter_per_route_config_new",
         || PerRouteConfigModulePtr::NULL,
         || {
+            let call = HookCall::new();
             // SAFETY: Envoy passes buffers valid for the duration of this call.
-            let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
+            let (name, config) = unsafe {
+                (
+                    EnvoyBuffer::new(&call, name).as_slice(),
+                    EnvoyBuffer::new(&call, config).as_slice(),
+                )
+            };
             // Only the route's own document can be checked here: the hook does not say which
             // filter config will serve the route.
             match RouteTarget::from_json(config) {
@@ -181,7 +184,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
         || FilterModulePtr::NULL,
         || {
             // SAFETY: Envoy passes the config it got from config_new; it outlives its streams.
-            let config = unsafe { ConfigHandle::from_module_ptr(config_module_ptr) };
+            let config = unsafe { ConfigHandle::from_module_ptr(&config_module_ptr) };
             StreamHandle::new_module_ptr(Arc::clone(config))
         },
     )

@@ -26,9 +26,11 @@ impl StreamHandle {
         FilterModulePtr::from_raw(Box::into_raw(Box::new(StreamHandle { config, filter })).cast())
     }
 
+    /// Bound to the borrow of the pointer, that is to the hook that received it.
+    ///
     /// # Safety
-    /// `ptr` must come from [`Self::new_module_ptr`] and not be destroyed.
-    unsafe fn from_module_ptr<'a>(ptr: FilterModulePtr) -> &'a StreamHandle {
+    /// `ptr` must come from [`Self::new_module_ptr`] and not be destroyed while borrowed.
+    unsafe fn from_module_ptr(ptr: &FilterModulePtr) -> &StreamHandle {
         // SAFETY: as the caller guarantees, `ptr` is a live `Box<StreamHandle>`.
         unsafe { &*ptr.as_raw().cast::<StreamHandle>() }
     }
@@ -60,7 +62,7 @@ pub fn with_stream<T: Copy>(
         hook,
         || {
             // SAFETY: Envoy passes the stream it got from http_filter_new, still alive.
-            let stream = unsafe { StreamHandle::from_module_ptr(filter_module_ptr) };
+            let stream = unsafe { StreamHandle::from_module_ptr(&filter_module_ptr) };
             // SAFETY: `filter_envoy_ptr` is live during this hook.
             let mut host = unsafe { EnvoyHost::new(filter_envoy_ptr, &stream.config) };
             let reply = LocalReply::new(
@@ -79,7 +81,7 @@ pub fn with_stream<T: Copy>(
         },
         || {
             // SAFETY: Envoy passes the stream it got from http_filter_new, still alive.
-            let stream = unsafe { StreamHandle::from_module_ptr(filter_module_ptr) };
+            let stream = unsafe { StreamHandle::from_module_ptr(&filter_module_ptr) };
             let Ok(mut filter) = stream.filter.try_borrow_mut() else {
                 return idle; // re-entered from inside one of our own callbacks
             };
