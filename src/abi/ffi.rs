@@ -190,7 +190,7 @@ pub const METRICS_SUCCESS: u32 = 0;
 pub const CALLOUT_INIT_SUCCESS: u32 = 0;
 pub const CALLOUT_SUCCESS: u32 = 0;
 
-extern "C" {
+unsafe extern "C" {
     pub fn envoy_dynamic_module_callback_log(level: u32, message: Buffer);
     pub fn envoy_dynamic_module_callback_log_enabled(level: u32) -> bool;
 

@@ -22,12 +22,12 @@ use super::stream_handle::{with_stream, StreamHandle};
 use crate::config::RouteTarget;
 use crate::filter::{BodyStatus, HeadersStatus, TrailersStatus};
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
     ffi::ABI_VERSION.as_ptr().cast()
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     config_envoy_ptr: ConfigEnvoyPtr,
     name: Buffer,
@@ -62,7 +62,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
     config_envoy_ptr: ConfigEnvoyPtr,
     config_module_ptr: ConfigModulePtr,
@@ -79,7 +79,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
     config_envoy_ptr: ConfigEnvoyPtr,
     config_module_ptr: ConfigModulePtr,
@@ -110,7 +110,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(
     config_module_ptr: ConfigModulePtr,
 ) {
@@ -124,7 +124,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
     name: Buffer,
     config: Buffer,
@@ -160,7 +160,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(
     per_route_config_module_ptr: PerRouteConfigModulePtr,
 ) {
@@ -174,7 +174,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
     config_module_ptr: ConfigModulePtr,
     _filter_envoy_ptr: FilterEnvoyPtr,
@@ -190,7 +190,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_destroy(filter_module_ptr: FilterModulePtr) {
     guard(
         "http_filter_destroy",
@@ -217,7 +217,7 @@ fn body_status(s: BodyStatus) -> u32 {
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -233,7 +233,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -249,7 +249,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -267,7 +267,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -283,7 +283,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -301,7 +301,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
 
 // The hooks below are mandatory in the 1.40 ABI but have nothing to do for this filter.
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -309,14 +309,14 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
     ffi::TRAILERS_CONTINUE
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -324,7 +324,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -337,7 +337,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -348,7 +348,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -359,7 +359,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -369,7 +369,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -377,7 +377,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -386,14 +386,14 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
