@@ -60,12 +60,21 @@
 
 #define envoy_lambda_CALLOUT_SUCCESS 0
 
+/**
+ * Our filter config (`config_handle`), from config_new to config_destroy.
+ */
 typedef const void *envoy_lambda_ConfigModulePtr;
 
+/**
+ * Envoy's filter config (`envoy_dynamic_module_type_http_filter_config_envoy_ptr`); valid
+ * during the config hooks that receive it.
+ */
 typedef void *envoy_lambda_ConfigEnvoyPtr;
 
 /**
- * A byte range, owned by whichever side created it; passed by value (two registers).
+ * A byte range, owned by whichever side created it; passed by value (two registers). The
+ * module's own are made with [`Buffer::from_slice`]; Envoy's are read through
+ * `envoy_buffer::EnvoyBuffer`, bound to a borrow.
  */
 typedef struct envoy_lambda_Buffer {
   const uint8_t *ptr;
@@ -82,13 +91,26 @@ typedef struct envoy_lambda_HttpHeader {
   size_t value_len;
 } envoy_lambda_HttpHeader;
 
+/**
+ * Our per-route config (`route_config`), from per_route_config_new to its destroy hook.
+ */
 typedef const void *envoy_lambda_PerRouteConfigModulePtr;
 
+/**
+ * Our stream (`stream_handle`), from http_filter_new to http_filter_destroy.
+ */
 typedef const void *envoy_lambda_FilterModulePtr;
 
+/**
+ * Envoy's stream (`envoy_dynamic_module_type_http_filter_envoy_ptr`); valid during the stream
+ * hook that receives it, never stored.
+ */
 typedef void *envoy_lambda_FilterEnvoyPtr;
 
-typedef void *envoy_lambda_ConfigSchedulerPtr;
+/**
+ * Envoy's scheduler of one filter config (`config_scheduler_new` .. `config_scheduler_delete`).
+ */
+typedef void *envoy_lambda_ConfigSchedulerEnvoyPtr;
 
 const char *envoy_dynamic_module_on_program_init(void);
 
@@ -114,7 +136,7 @@ void envoy_dynamic_module_on_http_filter_config_destroy(envoy_lambda_ConfigModul
 envoy_lambda_PerRouteConfigModulePtr envoy_dynamic_module_on_http_filter_per_route_config_new(struct envoy_lambda_Buffer name,
                                                                                               struct envoy_lambda_Buffer config);
 
-void envoy_dynamic_module_on_http_filter_per_route_config_destroy(envoy_lambda_PerRouteConfigModulePtr ptr);
+void envoy_dynamic_module_on_http_filter_per_route_config_destroy(envoy_lambda_PerRouteConfigModulePtr per_route_config_module_ptr);
 
 envoy_lambda_FilterModulePtr envoy_dynamic_module_on_http_filter_new(envoy_lambda_ConfigModulePtr config_module_ptr,
                                                                      envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr);
@@ -228,15 +250,15 @@ extern bool envoy_dynamic_module_callback_http_filter_config_get_generic_secret(
                                                                                 uint64_t handle,
                                                                                 struct envoy_lambda_Buffer *out);
 
-extern envoy_lambda_ConfigSchedulerPtr envoy_dynamic_module_callback_http_filter_config_scheduler_new(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr);
+extern envoy_lambda_ConfigSchedulerEnvoyPtr envoy_dynamic_module_callback_http_filter_config_scheduler_new(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr);
 
 /**
  * Safe to call from any thread; the event then runs on the main thread.
  */
-extern void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(envoy_lambda_ConfigSchedulerPtr scheduler,
+extern void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(envoy_lambda_ConfigSchedulerEnvoyPtr scheduler,
                                                                               uint64_t event_id);
 
-extern void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(envoy_lambda_ConfigSchedulerPtr scheduler);
+extern void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(envoy_lambda_ConfigSchedulerEnvoyPtr scheduler);
 
 extern uint32_t envoy_dynamic_module_callback_http_filter_config_http_callout(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
                                                                               uint64_t *callout_id_out,

@@ -6,8 +6,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerPtr, HttpHeader};
+use super::envoy_buffer::EnvoyBuffer;
+use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
+use super::metrics::DiscoveryMetrics;
 use crate::discovery::{
     global, CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, LogLevel,
     Wake,
@@ -21,7 +23,7 @@ const CALLOUT_TIMEOUT_MS: u64 = 10_000;
 static CONFIG_NUMBERS: AtomicU64 = AtomicU64::new(1);
 
 /// A config's scheduler, as the discovery timer thread wakes it.
-struct Scheduler(ConfigSchedulerPtr);
+struct Scheduler(ConfigSchedulerEnvoyPtr);
 
 // SAFETY: Envoy documents `config_scheduler_commit` as callable from any thread. The registry
 // calls `wake` only under its lock and only for members; `DiscoveryRuntime::shutdown` leaves
@@ -35,41 +37,6 @@ impl Wake for Scheduler {
         // SAFETY: the scheduler is live while its config is a registry member (see above).
         unsafe {
             ffi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(self.0, event)
-        }
-    }
-}
-
-/// Metric ids defined in config_new (labelled by `upstream`, and `function` for the table).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DiscoveryMetrics {
-    pub refresh_ok: Option<usize>,
-    pub refresh_failed: Option<usize>,
-    pub functions: Option<usize>,
-    pub last_success: Option<usize>,
-    pub function_present: Option<usize>,
-    pub panics: Option<usize>,
-    pub timer_panics: Option<usize>,
-    pub configs: Option<usize>,
-    pub poller_config: Option<usize>,
-}
-
-impl DiscoveryMetrics {
-    fn counter(&self, c: DiscoveryCounter) -> Option<usize> {
-        match c {
-            DiscoveryCounter::RefreshOk => self.refresh_ok,
-            DiscoveryCounter::RefreshFailed => self.refresh_failed,
-            DiscoveryCounter::Panics => self.panics,
-            DiscoveryCounter::TimerPanics => self.timer_panics,
-        }
-    }
-
-    fn gauge(&self, g: DiscoveryGauge) -> Option<usize> {
-        match g {
-            DiscoveryGauge::Functions => self.functions,
-            DiscoveryGauge::LastSuccess => self.last_success,
-            DiscoveryGauge::FunctionPresent => self.function_present,
-            DiscoveryGauge::Configs => self.configs,
-            DiscoveryGauge::PollerConfig => self.poller_config,
         }
     }
 }
@@ -94,9 +61,9 @@ impl DiscoveryIo for EnvoyIo<'_> {
             )
         };
         if ok {
-            // SAFETY: the secret bytes are valid during this hook; the caller parses (or
-            // compares) them before any other Envoy call.
-            unsafe { out.as_slice() }
+            // SAFETY: the secret bytes are valid during this hook, which `self` is borrowed
+            // within; the caller parses (or compares) them before any other Envoy call.
+            unsafe { EnvoyBuffer::new(self, out) }.as_slice()
         } else {
             &[]
         }
@@ -262,18 +229,34 @@ impl DiscoveryRuntime {
             .on_event(global(), &mut self.io(cfg), &shared.credentials, event_id);
     }
 
-    /// A listing came back (or failed).
+    /// A listing came back (or failed); `headers` and `chunks` are Envoy's reply.
     pub fn on_callout_done(
         &self,
         cfg: ConfigEnvoyPtr,
         shared: &SharedConfig,
         callout_id: u64,
         result: u32,
-        status: u16,
-        body: &[u8],
+        headers: &[HttpHeader],
+        chunks: &[Buffer],
     ) {
+        let status = headers
+            .iter()
+            // SAFETY: each header's ranges point into Envoy's reply, valid during this hook,
+            // which the borrow of `headers` lies within.
+            .map(|h| unsafe { EnvoyBuffer::key_value(headers, h) })
+            .find(|(k, _)| k.as_slice() == b":status")
+            .and_then(|(_, v)| v.to_str()?.parse::<u16>().ok())
+            .unwrap_or(0);
+        let mut body = Vec::new();
+        for chunk in chunks {
+            // SAFETY: as above, for the body chunks and `chunks`.
+            body.extend_from_slice(unsafe { EnvoyBuffer::new(chunks, *chunk) }.as_slice());
+        }
         let reply = if result == ffi::CALLOUT_SUCCESS {
-            CalloutReply::Http { status, body }
+            CalloutReply::Http {
+                status,
+                body: &body,
+            }
         } else {
             CalloutReply::Failed(result)
         };

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::config_handle::ConfigHandle;
+use super::envoy_buffer::EnvoyBuffer;
 use super::ffi::{self, Buffer, FilterEnvoyPtr, HttpHeader};
-use super::hooks::ConfigHandle;
 use super::log::envoy_log;
+use super::route_config;
 use crate::config::RouteTarget;
 use crate::host::{Body, Counter, Direction, Host, LogLevel};
 
@@ -78,13 +80,9 @@ impl Host for EnvoyHost<'_> {
         // SAFETY: `self.ptr` is live for this hook.
         let p =
             unsafe { ffi::envoy_dynamic_module_callback_get_most_specific_route_config(self.ptr) };
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: every per-route config of this module is an `Arc<RouteTarget>` boxed by
-        // `on_http_filter_per_route_config_new`; the route (and so the box) outlives the stream.
-        let target = unsafe { &*(p as *const Arc<RouteTarget>) };
-        Some(Arc::clone(target))
+        // SAFETY: Envoy returns null or a per-route config of this module (made by
+        // `route_config::into_module_ptr`); the route (and so the box) outlives the stream.
+        unsafe { route_config::target(p) }
     }
 
     fn header(&self, map: Direction, name: &str) -> Option<&[u8]> {
@@ -102,8 +100,9 @@ impl Host for EnvoyHost<'_> {
                 &mut count,
             )
         };
-        // SAFETY: Envoy's header bytes stay valid until the map changes, which needs `&mut self`.
-        found.then(|| unsafe { out.as_slice() })
+        // SAFETY: Envoy's header bytes stay valid until the map changes, which needs `&mut self`,
+        // so they are bound to this borrow of `self`.
+        found.then(|| unsafe { EnvoyBuffer::new(self, out) }.as_slice())
     }
 
     fn headers(&self, map: Direction) -> Vec<(String, String)> {
@@ -111,11 +110,12 @@ impl Host for EnvoyHost<'_> {
             headers
                 .iter()
                 .map(|h| {
-                    // SAFETY: Envoy filled both ranges with bytes of the live header map.
-                    let (k, v) = unsafe { h.as_slices() };
+                    // SAFETY: Envoy filled both ranges with bytes of the live header map, which
+                    // `&self` keeps unchanged.
+                    let (k, v) = unsafe { EnvoyBuffer::key_value(self, h) };
                     (
-                        String::from_utf8_lossy(k).into_owned(),
-                        String::from_utf8_lossy(v).into_owned(),
+                        String::from_utf8_lossy(k.as_slice()).into_owned(),
+                        String::from_utf8_lossy(v.as_slice()).into_owned(),
                     )
                 })
                 .collect()
@@ -126,8 +126,9 @@ impl Host for EnvoyHost<'_> {
         self.with_raw_headers(map, |headers| {
             headers
                 .iter()
-                // SAFETY: Envoy filled the key range with bytes of the live header map.
-                .filter_map(|h| std::str::from_utf8(unsafe { h.as_slices() }.0).ok())
+                // SAFETY: Envoy filled the key range with bytes of the live header map, which
+                // `&self` keeps unchanged.
+                .filter_map(|h| unsafe { EnvoyBuffer::key_value(self, h) }.0.to_str())
                 .filter(|k| pred(k))
                 .map(str::to_owned)
                 .collect()
@@ -195,7 +196,7 @@ impl Host for EnvoyHost<'_> {
             .into_iter()
             // SAFETY: each descriptor points into Envoy's body slices, which stay valid until
             // the body changes, which needs `&mut self`.
-            .map(|c| unsafe { c.as_slice() })
+            .map(|c| unsafe { EnvoyBuffer::new(self, c) }.as_slice())
             .collect()
     }
 
@@ -223,8 +224,9 @@ impl Host for EnvoyHost<'_> {
             return;
         }
         for chunk in out.iter() {
-            // SAFETY: each descriptor points into Envoy's body slices, valid during this hook.
-            f(unsafe { chunk.as_slice() });
+            // SAFETY: each descriptor points into Envoy's body slices, unchanged while `&self`
+            // is borrowed.
+            f(unsafe { EnvoyBuffer::new(self, *chunk) }.as_slice());
         }
     }
 
@@ -320,9 +322,9 @@ impl Host for EnvoyHost<'_> {
                 self.ptr, handle, &mut out,
             )
         };
-        // SAFETY: the bytes stay valid during this hook (a rotation happens on the main thread
-        // and is published to workers between events, not during one).
-        ok.then(|| unsafe { out.as_slice() })
+        // SAFETY: the bytes stay valid during this hook, which `&self` lies within (a rotation
+        // happens on the main thread and is published to workers between events, not during one).
+        ok.then(|| unsafe { EnvoyBuffer::new(self, out) }.as_slice())
     }
 
     fn source_address(&self) -> Option<&str> {
@@ -335,9 +337,10 @@ impl Host for EnvoyHost<'_> {
                 &mut out,
             )
         };
-        // SAFETY: the address string belongs to the stream's connection info, live during the hook.
-        ok.then(|| unsafe { out.as_slice() })
-            .and_then(|b| std::str::from_utf8(b).ok())
+        // SAFETY: the address string belongs to the stream's connection info, live during the
+        // hook, which `&self` lies within.
+        ok.then(|| unsafe { EnvoyBuffer::new(self, out) }.to_str())
+            .flatten()
     }
 
     fn response_code_details(&self) -> Option<&str> {
@@ -350,9 +353,10 @@ impl Host for EnvoyHost<'_> {
                 &mut out,
             )
         };
-        // SAFETY: the details string belongs to the stream info, live during the hook.
-        ok.then(|| unsafe { out.as_slice() })
-            .and_then(|b| std::str::from_utf8(b).ok())
+        // SAFETY: the details string belongs to the stream info, live during the hook, which
+        // `&self` lies within.
+        ok.then(|| unsafe { EnvoyBuffer::new(self, out) }.to_str())
+            .flatten()
     }
 
     fn response_flags(&self) -> Option<u64> {

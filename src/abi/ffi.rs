@@ -4,20 +4,113 @@
 //!
 //! C enums are plain integers here: Envoy may add values, and a Rust enum receiving an
 //! unknown discriminant would be undefined behaviour.
+//!
+//! The pointer kinds the ABI passes are all `void *` in C; here each is its own type, so that
+//! one kind cannot be passed where another belongs. `#[repr(transparent)]` keeps each exactly
+//! the pointer it wraps (the same C signature; cbindgen emits a `typedef`). The name says who
+//! owns what is behind it: `…EnvoyPtr` is Envoy's object, passed to us and only passed back;
+//! `…ModulePtr` is ours, handed to Envoy, which passes it back until its destroy hook.
+//!
+//! ```compile_fail
+//! use envoy_lambda::abi::ffi::{ConfigEnvoyPtr, FilterEnvoyPtr};
+//! fn stream_of(config: ConfigEnvoyPtr) -> FilterEnvoyPtr {
+//!     config // a config pointer is not a stream pointer
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use envoy_lambda::abi::ffi::{ConfigModulePtr, FilterModulePtr};
+//! fn stream_of(config: ConfigModulePtr) -> FilterModulePtr {
+//!     config // ours too: a config is not a stream
+//! }
+//! ```
 
 use std::ffi::c_void;
 
 /// The ABI version string `envoy_dynamic_module_on_program_init` returns.
 pub const ABI_VERSION: &[u8] = b"v0.2.0\0";
 
-pub type ConfigEnvoyPtr = *mut c_void;
-pub type FilterEnvoyPtr = *mut c_void;
-pub type ConfigModulePtr = *const c_void;
-pub type FilterModulePtr = *const c_void;
-pub type PerRouteConfigModulePtr = *const c_void;
-pub type ConfigSchedulerPtr = *mut c_void;
+/// Envoy's filter config (`envoy_dynamic_module_type_http_filter_config_envoy_ptr`); valid
+/// during the config hooks that receive it.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigEnvoyPtr(*mut c_void);
 
-/// A byte range, owned by whichever side created it; passed by value (two registers).
+/// Envoy's stream (`envoy_dynamic_module_type_http_filter_envoy_ptr`); valid during the stream
+/// hook that receives it, never stored.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct FilterEnvoyPtr(*mut c_void);
+
+/// Envoy's scheduler of one filter config (`config_scheduler_new` .. `config_scheduler_delete`).
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigSchedulerEnvoyPtr(*mut c_void);
+
+/// Our filter config (`config_handle`), from config_new to config_destroy.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigModulePtr(*const c_void);
+
+/// Our stream (`stream_handle`), from http_filter_new to http_filter_destroy.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct FilterModulePtr(*const c_void);
+
+/// Our per-route config (`route_config`), from per_route_config_new to its destroy hook.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct PerRouteConfigModulePtr(*const c_void);
+
+impl ConfigSchedulerEnvoyPtr {
+    pub fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+}
+
+impl ConfigModulePtr {
+    /// What config_new returns for a rejected config.
+    pub const NULL: Self = Self(std::ptr::null());
+
+    pub fn from_raw(ptr: *const c_void) -> Self {
+        Self(ptr)
+    }
+
+    pub fn as_raw(self) -> *const c_void {
+        self.0
+    }
+}
+
+impl FilterModulePtr {
+    /// What http_filter_new returns for a refused stream.
+    pub const NULL: Self = Self(std::ptr::null());
+
+    pub fn from_raw(ptr: *const c_void) -> Self {
+        Self(ptr)
+    }
+
+    pub fn as_raw(self) -> *const c_void {
+        self.0
+    }
+}
+
+impl PerRouteConfigModulePtr {
+    /// What per_route_config_new returns for a rejected route config, and what
+    /// `get_most_specific_route_config` returns for a route without one.
+    pub const NULL: Self = Self(std::ptr::null());
+
+    pub fn from_raw(ptr: *const c_void) -> Self {
+        Self(ptr)
+    }
+
+    pub fn as_raw(self) -> *const c_void {
+        self.0
+    }
+}
+
+/// A byte range, owned by whichever side created it; passed by value (two registers). The
+/// module's own are made with [`Buffer::from_slice`]; Envoy's are read through
+/// `envoy_buffer::EnvoyBuffer`, bound to a borrow.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Buffer {
@@ -47,19 +140,6 @@ impl Buffer {
             len: s.len(),
         }
     }
-
-    /// Views Envoy- or module-owned bytes.
-    ///
-    /// # Safety
-    /// `ptr` must be null or valid for `len` bytes for the lifetime `'a` the caller picks.
-    pub unsafe fn as_slice<'a>(self) -> &'a [u8] {
-        if self.ptr.is_null() || self.len == 0 {
-            &[]
-        } else {
-            // SAFETY: non-null and valid for `len` bytes, as the caller guarantees.
-            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-        }
-    }
 }
 
 impl HttpHeader {
@@ -71,23 +151,6 @@ impl HttpHeader {
             value_ptr: value.as_ptr(),
             value_len: value.len(),
         }
-    }
-
-    /// Views both ranges.
-    ///
-    /// # Safety
-    /// Both ranges must be null or valid for `'a` (for Envoy's headers: the map is unchanged).
-    pub unsafe fn as_slices<'a>(&self) -> (&'a [u8], &'a [u8]) {
-        let key = Buffer {
-            ptr: self.key_ptr,
-            len: self.key_len,
-        };
-        let value = Buffer {
-            ptr: self.value_ptr,
-            len: self.value_len,
-        };
-        // SAFETY: as the caller guarantees.
-        unsafe { (key.as_slice(), value.as_slice()) }
     }
 }
 
@@ -127,7 +190,7 @@ pub const METRICS_SUCCESS: u32 = 0;
 pub const CALLOUT_INIT_SUCCESS: u32 = 0;
 pub const CALLOUT_SUCCESS: u32 = 0;
 
-extern "C" {
+unsafe extern "C" {
     pub fn envoy_dynamic_module_callback_log(level: u32, message: Buffer);
     pub fn envoy_dynamic_module_callback_log_enabled(level: u32) -> bool;
 
@@ -168,14 +231,14 @@ extern "C" {
     ) -> bool;
     pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_new(
         config_envoy_ptr: ConfigEnvoyPtr,
-    ) -> ConfigSchedulerPtr;
+    ) -> ConfigSchedulerEnvoyPtr;
     /// Safe to call from any thread; the event then runs on the main thread.
     pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
-        scheduler: ConfigSchedulerPtr,
+        scheduler: ConfigSchedulerEnvoyPtr,
         event_id: u64,
     );
     pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
-        scheduler: ConfigSchedulerPtr,
+        scheduler: ConfigSchedulerEnvoyPtr,
     );
     pub fn envoy_dynamic_module_callback_http_filter_config_http_callout(
         config_envoy_ptr: ConfigEnvoyPtr,
@@ -324,11 +387,24 @@ mod tests {
     }
 
     #[test]
-    fn null_buffers_read_as_empty() {
-        // SAFETY: a null pointer is explicitly allowed by `as_slice`.
-        assert!(unsafe { Buffer::EMPTY.as_slice() }.is_empty());
-        let data = b"abc";
-        // SAFETY: `data` outlives the borrow.
-        assert_eq!(unsafe { Buffer::from_slice(data).as_slice() }, b"abc");
+    fn pointer_kinds_are_plain_pointers() {
+        use std::mem::align_of;
+        for (size, align) in [
+            (size_of::<ConfigEnvoyPtr>(), align_of::<ConfigEnvoyPtr>()),
+            (size_of::<FilterEnvoyPtr>(), align_of::<FilterEnvoyPtr>()),
+            (
+                size_of::<ConfigSchedulerEnvoyPtr>(),
+                align_of::<ConfigSchedulerEnvoyPtr>(),
+            ),
+            (size_of::<ConfigModulePtr>(), align_of::<ConfigModulePtr>()),
+            (size_of::<FilterModulePtr>(), align_of::<FilterModulePtr>()),
+            (
+                size_of::<PerRouteConfigModulePtr>(),
+                align_of::<PerRouteConfigModulePtr>(),
+            ),
+        ] {
+            assert_eq!(size, size_of::<*const c_void>());
+            assert_eq!(align, align_of::<*const c_void>());
+        }
     }
 }

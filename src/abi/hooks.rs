@@ -6,254 +6,63 @@
     reason = "C entry points: Envoy is the only caller, and the ABI guarantees the pointers it passes"
 )]
 
-use std::cell::RefCell;
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use super::discovery::{DiscoveryMetrics, DiscoveryRuntime};
-use super::envoy_host::EnvoyHost;
+use super::config_handle::ConfigHandle;
+use super::envoy_buffer::{slice_or_empty, EnvoyBuffer, HookCall};
 use super::ffi::{
     self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, FilterEnvoyPtr, FilterModulePtr, HttpHeader,
     PerRouteConfigModulePtr,
 };
 use super::guard::guard;
 use super::log::envoy_log;
-use crate::config::{FilterConfig, RouteTarget};
-use crate::filter::{
-    BodyStatus, HeadersStatus, LambdaFilter, LocalReply, SharedConfig, TrailersStatus,
-};
-use crate::host::{Counter, Host};
+use super::route_config;
+use super::stream_handle::{with_stream, StreamHandle};
+use crate::config::RouteTarget;
+use crate::filter::{BodyStatus, HeadersStatus, TrailersStatus};
 
-/// What `http_filter_config_new` returns to Envoy: the shared config plus Envoy-side ids.
-pub struct ConfigHandle {
-    pub shared: Arc<SharedConfig>,
-    /// One generic-secret subscription handle per `config.secrets()` entry.
-    pub secret_handles: Vec<u64>,
-    counter_ids: Vec<(Counter, usize)>,
-    /// Main-thread discovery, when an upstream enables it (never in `--mode validate`).
-    discovery: Option<DiscoveryRuntime>,
-}
-
-impl ConfigHandle {
-    pub fn counter_id(&self, counter: Counter) -> Option<usize> {
-        self.counter_ids
-            .iter()
-            .find(|(c, _)| *c == counter)
-            .map(|(_, id)| *id)
-    }
-}
-
-/// What `http_filter_new` returns: one per stream. `RefCell` turns an unexpected re-entrant
-/// hook call into a refused borrow instead of two `&mut` to the same filter.
-struct StreamHandle {
-    config: Arc<ConfigHandle>,
-    filter: RefCell<LambdaFilter>,
-}
-
-/// Reads the module-owned config behind `ptr`.
-///
-/// # Safety
-/// `ptr` must come from `envoy_dynamic_module_on_http_filter_config_new` and not be destroyed.
-unsafe fn config_ref<'a>(ptr: ConfigModulePtr) -> &'a Arc<ConfigHandle> {
-    // SAFETY: as the caller guarantees, `ptr` is a live `Box<Arc<ConfigHandle>>`.
-    unsafe { &*(ptr as *const Arc<ConfigHandle>) }
-}
-
-/// # Safety
-/// `ptr` must come from `envoy_dynamic_module_on_http_filter_new` and not be destroyed.
-unsafe fn stream_ref<'a>(ptr: FilterModulePtr) -> &'a StreamHandle {
-    // SAFETY: as the caller guarantees, `ptr` is a live `Box<StreamHandle>`.
-    unsafe { &*(ptr as *const StreamHandle) }
-}
-
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
     ffi::ABI_VERSION.as_ptr().cast()
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     config_envoy_ptr: ConfigEnvoyPtr,
     name: Buffer,
     config: Buffer,
 ) -> ConfigModulePtr {
-    guard("http_filter_config_new", std::ptr::null, || {
-        // SAFETY: Envoy passes buffers valid for the duration of this call.
-        let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
-        match new_config(config_envoy_ptr, config) {
-            Ok(handle) => Box::into_raw(Box::new(Arc::new(handle))) as ConfigModulePtr,
-            Err(message) => {
-                envoy_log(
-                    ffi::LOG_ERROR,
-                    &format!(
-                        "envoy-lambda: invalid filter config '{}': {message}",
-                        String::from_utf8_lossy(name)
-                    ),
-                );
-                std::ptr::null()
+    guard(
+        "http_filter_config_new",
+        || ConfigModulePtr::NULL,
+        || {
+            let call = HookCall::new();
+            // SAFETY: Envoy passes buffers valid for the duration of this call.
+            let (name, config) = unsafe {
+                (
+                    EnvoyBuffer::new(&call, name).as_slice(),
+                    EnvoyBuffer::new(&call, config).as_slice(),
+                )
+            };
+            match ConfigHandle::new(config_envoy_ptr, config) {
+                Ok(handle) => handle.into_module_ptr(),
+                Err(message) => {
+                    envoy_log(
+                        ffi::LOG_ERROR,
+                        &format!(
+                            "envoy-lambda: invalid filter config '{}': {message}",
+                            String::from_utf8_lossy(name)
+                        ),
+                    );
+                    ConfigModulePtr::NULL
+                }
             }
-        }
-    })
+        },
+    )
 }
 
-fn new_config(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<ConfigHandle, String> {
-    // Routes are not checked against it here: they may belong to another listener's filter
-    // config, or come in a later update. The filter answers unknown names per request.
-    let config = FilterConfig::from_json(bytes).map_err(|e| e.to_string())?;
-    let mut secret_handles = Vec::new();
-    for secret in config.secrets() {
-        let source = secret.config_source.as_deref().unwrap_or("");
-        // SAFETY: `config_envoy_ptr` is live during config_new, the only time subscribing is
-        // allowed; both buffers outlive the call.
-        let handle = unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
-                config_envoy_ptr,
-                Buffer::from_slice(secret.name.as_bytes()),
-                Buffer::from_slice(source.as_bytes()),
-            )
-        };
-        if handle == 0 {
-            return Err(if source.is_empty() {
-                format!(
-                    "spec.secret_ref: Envoy has no static generic secret named '{}' \
-                     (static_resources.secrets[].generic_secret)",
-                    secret.name
-                )
-            } else {
-                format!(
-                    "spec.secret_source: Envoy could not subscribe to SDS secret '{}' \
-                     (is bootstrap node.id and node.cluster set? see Envoy's log above)",
-                    secret.name
-                )
-            });
-        }
-        secret_handles.push(handle);
-    }
-    let mut counter_ids = Vec::new();
-    for counter in Counter::ALL {
-        let mut id = 0usize;
-        // SAFETY: `config_envoy_ptr` is live during config_new, the only time metrics can be
-        // defined; the name outlives the call; no labels.
-        let rc = unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_config_define_counter(
-                config_envoy_ptr,
-                Buffer::from_slice(counter.name().as_bytes()),
-                std::ptr::null(),
-                0,
-                &mut id,
-            )
-        };
-        if rc == ffi::METRICS_SUCCESS {
-            counter_ids.push((counter, id));
-        } else {
-            envoy_log(
-                ffi::LOG_WARN,
-                &format!(
-                    "envoy-lambda: could not define counter {} ({rc})",
-                    counter.name()
-                ),
-            );
-        }
-    }
-    let mut shared = SharedConfig::new(config);
-    let discovery = if shared.discovered.is_empty() {
-        None
-    } else {
-        let metrics = DiscoveryMetrics {
-            refresh_ok: define(
-                config_envoy_ptr,
-                false,
-                "discovery_refresh_ok",
-                &["upstream"],
-            ),
-            refresh_failed: define(
-                config_envoy_ptr,
-                false,
-                "discovery_refresh_failed",
-                &["upstream", "reason"],
-            ),
-            functions: define(config_envoy_ptr, true, "discovery_functions", &["upstream"]),
-            last_success: define(
-                config_envoy_ptr,
-                true,
-                "discovery_last_success_unix_seconds",
-                &["upstream"],
-            ),
-            function_present: define(
-                config_envoy_ptr,
-                true,
-                "discovered_function",
-                &["upstream", "function"],
-            ),
-            panics: define(config_envoy_ptr, false, "discovery_panics", &["upstream"]),
-            timer_panics: define(config_envoy_ptr, false, "discovery_timer_panics", &[]),
-            configs: define(config_envoy_ptr, true, "discovery_configs", &["upstream"]),
-            poller_config: define(
-                config_envoy_ptr,
-                true,
-                "discovery_poller_config",
-                &["upstream"],
-            ),
-        };
-        // SAFETY: a plain query, valid on the main thread where config_new runs.
-        if unsafe { ffi::envoy_dynamic_module_callback_is_validation_mode() } {
-            None
-        } else {
-            DiscoveryRuntime::start(config_envoy_ptr, &mut shared, &secret_handles, metrics)
-        }
-    };
-    Ok(ConfigHandle {
-        shared: Arc::new(shared),
-        secret_handles,
-        counter_ids,
-        discovery,
-    })
-}
-
-/// Defines a labelled counter or gauge (config_new only); `None` if Envoy refuses.
-fn define(
-    config_envoy_ptr: ConfigEnvoyPtr,
-    gauge: bool,
-    name: &str,
-    labels: &[&str],
-) -> Option<usize> {
-    let labels: Vec<Buffer> = labels
-        .iter()
-        .map(|l| Buffer::from_slice(l.as_bytes()))
-        .collect();
-    let mut id = 0usize;
-    // SAFETY: `config_envoy_ptr` is live during config_new; every buffer outlives the call.
-    let rc = unsafe {
-        if gauge {
-            ffi::envoy_dynamic_module_callback_http_filter_config_define_gauge(
-                config_envoy_ptr,
-                Buffer::from_slice(name.as_bytes()),
-                labels.as_ptr(),
-                labels.len(),
-                &mut id,
-            )
-        } else {
-            ffi::envoy_dynamic_module_callback_http_filter_config_define_counter(
-                config_envoy_ptr,
-                Buffer::from_slice(name.as_bytes()),
-                labels.as_ptr(),
-                labels.len(),
-                &mut id,
-            )
-        }
-    };
-    if rc == ffi::METRICS_SUCCESS {
-        Some(id)
-    } else {
-        envoy_log(
-            ffi::LOG_WARN,
-            &format!("envoy-lambda: could not define metric {name} ({rc})"),
-        );
-        None
-    }
-}
-
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
     config_envoy_ptr: ConfigEnvoyPtr,
     config_module_ptr: ConfigModulePtr,
@@ -264,15 +73,13 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
         || (),
         || {
             // SAFETY: Envoy passes the config it got from config_new, still alive.
-            let config = unsafe { config_ref(config_module_ptr) };
-            if let Some(d) = &config.discovery {
-                d.on_scheduled(config_envoy_ptr, &config.shared, event_id);
-            }
+            let config = unsafe { ConfigHandle::from_module_ptr(&config_module_ptr) };
+            config.on_scheduled(config_envoy_ptr, event_id);
         },
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
     config_envoy_ptr: ConfigEnvoyPtr,
     config_module_ptr: ConfigModulePtr,
@@ -288,52 +95,22 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout_done(
         || (),
         || {
             // SAFETY: Envoy passes the config it got from config_new, still alive.
-            let config = unsafe { config_ref(config_module_ptr) };
-            let Some(d) = &config.discovery else { return };
+            let config = unsafe { ConfigHandle::from_module_ptr(&config_module_ptr) };
+            let call = HookCall::new();
             // SAFETY: Envoy passes `headers_len` headers and `chunks_len` chunks (or null pointers
             // with zero lengths), valid for the duration of this hook.
             let (headers, chunks) = unsafe {
                 (
-                    slice_or_empty(headers, headers_len),
-                    slice_or_empty(chunks, chunks_len),
+                    slice_or_empty(&call, headers, headers_len),
+                    slice_or_empty(&call, chunks, chunks_len),
                 )
             };
-            let status = headers
-                .iter()
-                // SAFETY: each header's ranges point into Envoy's reply, valid during this hook.
-                .map(|h| unsafe { h.as_slices() })
-                .find(|(k, _)| *k == b":status")
-                .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
-                .unwrap_or(0);
-            let mut body = Vec::new();
-            for chunk in chunks {
-                // SAFETY: as above, for the body chunks.
-                body.extend_from_slice(unsafe { chunk.as_slice() });
-            }
-            d.on_callout_done(
-                config_envoy_ptr,
-                &config.shared,
-                callout_id,
-                result,
-                status,
-                &body,
-            );
+            config.on_callout_done(config_envoy_ptr, callout_id, result, headers, chunks);
         },
     )
 }
 
-/// # Safety
-/// `ptr` must be null (then `len` is ignored) or valid for `len` elements for `'a`.
-unsafe fn slice_or_empty<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
-    if ptr.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: non-null and valid for `len` elements, as the caller guarantees.
-        unsafe { std::slice::from_raw_parts(ptr, len) }
-    }
-}
-
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(
     config_module_ptr: ConfigModulePtr,
 ) {
@@ -341,127 +118,86 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(
         "http_filter_config_destroy",
         || (),
         || {
-            if !config_module_ptr.is_null() {
-                // SAFETY: Envoy destroys each config it got from config_new exactly once.
-                let handle = unsafe { Box::from_raw(config_module_ptr as *mut Arc<ConfigHandle>) };
-                // Streams may still hold the handle; discovery stops with the config.
-                if let Some(d) = &handle.discovery {
-                    d.shutdown();
+            // SAFETY: Envoy destroys each config it got from config_new exactly once.
+            unsafe { ConfigHandle::destroy(config_module_ptr) }
+        },
+    )
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
+    name: Buffer,
+    config: Buffer,
+) -> PerRouteConfigModulePtr {
+    guard(
+        "http_filter_per_route_config_new",
+        || PerRouteConfigModulePtr::NULL,
+        || {
+            let call = HookCall::new();
+            // SAFETY: Envoy passes buffers valid for the duration of this call.
+            let (name, config) = unsafe {
+                (
+                    EnvoyBuffer::new(&call, name).as_slice(),
+                    EnvoyBuffer::new(&call, config).as_slice(),
+                )
+            };
+            // Only the route's own document can be checked here: the hook does not say which
+            // filter config will serve the route.
+            match RouteTarget::from_json(config) {
+                Ok(target) => route_config::into_module_ptr(target),
+                Err(e) => {
+                    envoy_log(
+                        ffi::LOG_ERROR,
+                        &format!(
+                            "envoy-lambda: invalid per-route config '{}': {e}",
+                            String::from_utf8_lossy(name)
+                        ),
+                    );
+                    PerRouteConfigModulePtr::NULL
                 }
             }
         },
     )
 }
 
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
-    name: Buffer,
-    config: Buffer,
-) -> PerRouteConfigModulePtr {
-    guard("http_filter_per_route_config_new", std::ptr::null, || {
-        // SAFETY: Envoy passes buffers valid for the duration of this call.
-        let (name, config) = unsafe { (name.as_slice(), config.as_slice()) };
-        // Only the route's own document can be checked here: the hook does not say which
-        // filter config will serve the route.
-        match RouteTarget::from_json(config) {
-            Ok(target) => Box::into_raw(Box::new(Arc::new(target))) as PerRouteConfigModulePtr,
-            Err(e) => {
-                envoy_log(
-                    ffi::LOG_ERROR,
-                    &format!(
-                        "envoy-lambda: invalid per-route config '{}': {e}",
-                        String::from_utf8_lossy(name)
-                    ),
-                );
-                std::ptr::null()
-            }
-        }
-    })
-}
-
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(
-    ptr: PerRouteConfigModulePtr,
+    per_route_config_module_ptr: PerRouteConfigModulePtr,
 ) {
     guard(
         "http_filter_per_route_config_destroy",
         || (),
         || {
-            if !ptr.is_null() {
-                // SAFETY: Envoy destroys each per-route config it got from us exactly once.
-                drop(unsafe { Box::from_raw(ptr as *mut Arc<RouteTarget>) });
-            }
+            // SAFETY: Envoy destroys each per-route config it got from us exactly once.
+            unsafe { route_config::destroy(per_route_config_module_ptr) }
         },
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
     config_module_ptr: ConfigModulePtr,
     _filter_envoy_ptr: FilterEnvoyPtr,
 ) -> FilterModulePtr {
-    guard("http_filter_new", std::ptr::null, || {
-        // SAFETY: Envoy passes the config it got from config_new; it outlives its streams.
-        let config = Arc::clone(unsafe { config_ref(config_module_ptr) });
-        let filter = RefCell::new(LambdaFilter::new(Arc::clone(&config.shared)));
-        Box::into_raw(Box::new(StreamHandle { config, filter })) as FilterModulePtr
-    })
+    guard(
+        "http_filter_new",
+        || FilterModulePtr::NULL,
+        || {
+            // SAFETY: Envoy passes the config it got from config_new; it outlives its streams.
+            let config = unsafe { ConfigHandle::from_module_ptr(&config_module_ptr) };
+            StreamHandle::new_module_ptr(Arc::clone(config))
+        },
+    )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_destroy(filter_module_ptr: FilterModulePtr) {
     guard(
         "http_filter_destroy",
         || (),
         || {
-            if !filter_module_ptr.is_null() {
-                // SAFETY: Envoy destroys each stream it got from http_filter_new exactly once.
-                drop(unsafe { Box::from_raw(filter_module_ptr as *mut StreamHandle) });
-            }
-        },
-    )
-}
-
-/// Runs `f` on the stream's filter with an Envoy host. On a panic the client gets a JSON 500
-/// and `on_panic` is returned, so Envoy stops iterating instead of forwarding a half-edit.
-fn with_stream<T: Copy>(
-    hook: &str,
-    filter_envoy_ptr: FilterEnvoyPtr,
-    filter_module_ptr: FilterModulePtr,
-    idle: T,
-    on_panic: T,
-    f: impl FnOnce(&mut LambdaFilter, &mut EnvoyHost<'_>) -> T,
-) -> T {
-    guard(
-        hook,
-        || {
-            // SAFETY: the pointers are the ones Envoy passed to this hook.
-            let stream = unsafe { stream_ref(filter_module_ptr) };
-            // SAFETY: `filter_envoy_ptr` is live during this hook.
-            let mut host = unsafe { EnvoyHost::new(filter_envoy_ptr, &stream.config) };
-            let reply = LocalReply::new(
-                500,
-                "internal_error",
-                format!("envoy-lambda failed in {hook}"),
-            );
-            host.increment(Counter::LocalRejections);
-            host.send_local_reply(
-                500,
-                &[("content-type", "application/json")],
-                &reply.json_body(),
-                &reply.details(),
-            );
-            on_panic
-        },
-        || {
-            // SAFETY: the pointers are the ones Envoy passed to this hook.
-            let stream = unsafe { stream_ref(filter_module_ptr) };
-            let Ok(mut filter) = stream.filter.try_borrow_mut() else {
-                return idle; // re-entered from inside one of our own callbacks
-            };
-            // SAFETY: `filter_envoy_ptr` is live during this hook.
-            let mut host = unsafe { EnvoyHost::new(filter_envoy_ptr, &stream.config) };
-            f(&mut filter, &mut host)
+            // SAFETY: Envoy destroys each stream it got from http_filter_new exactly once.
+            unsafe { StreamHandle::destroy(filter_module_ptr) }
         },
     )
 }
@@ -481,7 +217,7 @@ fn body_status(s: BodyStatus) -> u32 {
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -497,7 +233,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -513,7 +249,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -531,7 +267,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -547,7 +283,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     )
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
@@ -565,7 +301,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
 
 // The hooks below are mandatory in the 1.40 ABI but have nothing to do for this filter.
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -573,14 +309,14 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
     ffi::TRAILERS_CONTINUE
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -588,7 +324,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -601,7 +337,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -612,7 +348,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -623,7 +359,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -633,7 +369,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -641,7 +377,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
@@ -650,14 +386,14 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
 ) {
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,

@@ -1,18 +1,49 @@
 //! The Envoy 1.40 dynamic-module ABI: the only place with `unsafe`.
 //!
-//! - [`ffi`]: raw `extern "C"` declarations of the callbacks we import, and the C types.
-//! - [`hooks`]: the `envoy_dynamic_module_on_*` functions we export (see `include/`).
-//! - [`envoy_host`]: [`crate::host::Host`] over the raw callbacks for one stream.
-//! - [`guard`]: the panic boundary every hook goes through.
+//! - [`ffi`]: raw `extern "C"` declarations of the callbacks we import, the C types and the
+//!   pointer kinds (one newtype each).
+//! - [`hooks`]: the `envoy_dynamic_module_on_*` functions we export (see `include/`), each one
+//!   `guard` call plus pointer conversion.
+//! - `config_handle`: what a filter config is on the module side (built in config_new:
+//!   validated config, secret subscriptions, metric ids, discovery).
+//! - `stream_handle`: what a stream is on the module side, and the stream hooks' panic boundary.
+//! - `envoy_host`: [`crate::host::Host`] over the raw callbacks for one stream.
+//! - `discovery`: function discovery's Envoy side (scheduler, callouts, config metrics).
+//! - `route_config`: what a per-route config is on the module side.
+//! - `metrics`: counter and gauge definition (config_new only).
+//! - `envoy_buffer`: Envoy-owned bytes bound to a borrow (the only `from_raw_parts`).
+//! - `guard`: the panic boundary every hook goes through; `log`: Envoy's logger.
+//!
+//! Dependencies inside `abi/` point one way, from the hooks down to the raw declarations
+//! (`grep -n "use super::" src/abi/*.rs`); no module uses one above it:
+//!
+//! ```text
+//! hooks          -> stream_handle, config_handle, route_config, envoy_buffer, guard, log, ffi
+//! stream_handle  -> envoy_host, config_handle, guard, ffi
+//! envoy_host     -> config_handle, route_config, envoy_buffer, log, ffi
+//! config_handle  -> discovery, metrics, ffi
+//! discovery      -> metrics, envoy_buffer, log, ffi
+//! metrics        -> log, ffi
+//! route_config   -> ffi
+//! envoy_buffer   -> ffi
+//! guard          -> log, ffi
+//! log            -> ffi
+//! ffi            (nothing)
+//! ```
 //!
 //! Facts about this ABI that were verified against the real binary are in `docs/abi-notes.md`.
 #![allow(unsafe_code)]
 
+mod config_handle;
 mod discovery;
+mod envoy_buffer;
 mod envoy_host;
 pub mod ffi;
 mod guard;
 pub mod hooks;
 mod log;
+mod metrics;
+mod route_config;
+mod stream_handle;
 
 pub use log::envoy_log;

@@ -1,0 +1,153 @@
+//! The module side of one filter config: what `http_filter_config_new` builds (the validated
+//! config, its secret subscriptions, metric ids and discovery) and hands to Envoy as the
+//! `config_module_ptr`, until `http_filter_config_destroy`.
+
+use std::sync::Arc;
+
+use super::discovery::DiscoveryRuntime;
+use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, HttpHeader};
+use super::metrics::{DiscoveryMetrics, StreamCounters};
+use crate::config::FilterConfig;
+use crate::filter::SharedConfig;
+use crate::host::Counter;
+
+pub struct ConfigHandle {
+    pub shared: Arc<SharedConfig>,
+    /// One generic-secret subscription handle per `config.secrets()` entry.
+    pub secret_handles: Vec<u64>,
+    counters: StreamCounters,
+    /// Main-thread discovery, when an upstream enables it (never in `--mode validate`).
+    discovery: Option<DiscoveryRuntime>,
+}
+
+impl ConfigHandle {
+    /// Validates the config, subscribes to its secrets and defines its metrics (config_new:
+    /// the only time Envoy allows either). The error names the field at fault.
+    pub fn new(config_envoy_ptr: ConfigEnvoyPtr, bytes: &[u8]) -> Result<Self, String> {
+        // Routes are not checked against it here: they may belong to another listener's filter
+        // config, or come in a later update. The filter answers unknown names per request.
+        let config = FilterConfig::from_json(bytes).map_err(|e| e.to_string())?;
+        let secret_handles = subscribe_secrets(config_envoy_ptr, &config)?;
+        let counters = StreamCounters::define(config_envoy_ptr);
+        let mut shared = SharedConfig::new(config);
+        let discovery = if shared.discovered.is_empty() {
+            None
+        } else {
+            let metrics = DiscoveryMetrics::define(config_envoy_ptr);
+            // SAFETY: a plain query, valid on the main thread where config_new runs.
+            if unsafe { ffi::envoy_dynamic_module_callback_is_validation_mode() } {
+                None
+            } else {
+                DiscoveryRuntime::start(config_envoy_ptr, &mut shared, &secret_handles, metrics)
+            }
+        };
+        Ok(Self {
+            shared: Arc::new(shared),
+            secret_handles,
+            counters,
+            discovery,
+        })
+    }
+
+    pub fn counter_id(&self, counter: Counter) -> Option<usize> {
+        self.counters.id(counter)
+    }
+
+    /// The pointer Envoy keeps for this config (one strong count, released by [`Self::destroy`]).
+    pub fn into_module_ptr(self) -> ConfigModulePtr {
+        ConfigModulePtr::from_raw(Box::into_raw(Box::new(Arc::new(self))).cast())
+    }
+
+    /// Reads the config behind a module pointer.
+    ///
+    /// The config lives on after this borrow of the pointer (in Envoy's hands until destroy),
+    /// but what the hook may rely on is bound to the borrow, that is to the hook.
+    ///
+    /// # Safety
+    /// `ptr` must come from [`Self::into_module_ptr`] and not be destroyed while borrowed.
+    pub unsafe fn from_module_ptr(ptr: &ConfigModulePtr) -> &Arc<ConfigHandle> {
+        // SAFETY: as the caller guarantees, `ptr` is a live `Box<Arc<ConfigHandle>>`.
+        unsafe { &*ptr.as_raw().cast::<Arc<ConfigHandle>>() }
+    }
+
+    /// Releases Envoy's reference (streams may still hold theirs); discovery stops with it.
+    ///
+    /// # Safety
+    /// `ptr` must be null or come from [`Self::into_module_ptr`], destroyed only this once.
+    pub unsafe fn destroy(ptr: ConfigModulePtr) {
+        let raw = ptr.as_raw().cast::<Arc<ConfigHandle>>().cast_mut();
+        if raw.is_null() {
+            return;
+        }
+        // SAFETY: as the caller guarantees, `raw` is a live `Box<Arc<ConfigHandle>>`, now ours.
+        let handle = unsafe { Box::from_raw(raw) };
+        if let Some(d) = &handle.discovery {
+            d.shutdown();
+        }
+    }
+
+    /// The discovery timer (or a hand-over) woke this config (main thread).
+    pub fn on_scheduled(&self, config_envoy_ptr: ConfigEnvoyPtr, event_id: u64) {
+        if let Some(d) = &self.discovery {
+            d.on_scheduled(config_envoy_ptr, &self.shared, event_id);
+        }
+    }
+
+    /// A discovery listing came back (or failed); `headers` and `chunks` are Envoy's reply.
+    pub fn on_callout_done(
+        &self,
+        config_envoy_ptr: ConfigEnvoyPtr,
+        callout_id: u64,
+        result: u32,
+        headers: &[HttpHeader],
+        chunks: &[Buffer],
+    ) {
+        if let Some(d) = &self.discovery {
+            d.on_callout_done(
+                config_envoy_ptr,
+                &self.shared,
+                callout_id,
+                result,
+                headers,
+                chunks,
+            );
+        }
+    }
+}
+
+/// One generic-secret subscription per `config.secrets()` entry, in order.
+fn subscribe_secrets(
+    config_envoy_ptr: ConfigEnvoyPtr,
+    config: &FilterConfig,
+) -> Result<Vec<u64>, String> {
+    let mut secret_handles = Vec::new();
+    for secret in config.secrets() {
+        let source = secret.config_source.as_deref().unwrap_or("");
+        // SAFETY: `config_envoy_ptr` is live during config_new, the only time subscribing is
+        // allowed; both buffers outlive the call.
+        let handle = unsafe {
+            ffi::envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
+                config_envoy_ptr,
+                Buffer::from_slice(secret.name.as_bytes()),
+                Buffer::from_slice(source.as_bytes()),
+            )
+        };
+        if handle == 0 {
+            return Err(if source.is_empty() {
+                format!(
+                    "spec.secret_ref: Envoy has no static generic secret named '{}' \
+                     (static_resources.secrets[].generic_secret)",
+                    secret.name
+                )
+            } else {
+                format!(
+                    "spec.secret_source: Envoy could not subscribe to SDS secret '{}' \
+                     (is bootstrap node.id and node.cluster set? see Envoy's log above)",
+                    secret.name
+                )
+            });
+        }
+        secret_handles.push(handle);
+    }
+    Ok(secret_handles)
+}
