@@ -8,12 +8,19 @@
 //! is answered per request, against the filter config of the listener that serves it
 //! ([`unresolved`] logs such routes once).
 
+mod discovery;
 mod duplicate_keys;
+mod glob;
 mod path_template;
 mod raw;
 pub mod unresolved;
 mod validated;
 
+pub use discovery::{
+    parse_discovery, parse_duration, DiscoverySettings, DEFAULT_REFRESH_INTERVAL,
+    MIN_REFRESH_INTERVAL,
+};
+pub use glob::{Glob, NameFilter};
 pub use path_template::PathTemplate;
 pub use validated::{
     ConfigError, Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretRef, Upstream,

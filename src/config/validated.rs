@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::discovery::{parse_discovery, DiscoverySettings};
 use super::duplicate_keys::first_duplicate_key;
 use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawUpstream};
 use super::unresolved::UnresolvedNames;
 use super::PathTemplate;
-use crate::discovery::{parse_discovery, DiscoverySettings};
 use crate::lambda::{
     encode_client_context, invoke_path, FunctionName, InvocationType, InvokeOptions,
     InvokeOverrides, LogType, Qualifier, RequestFormat, ResponseFormat,

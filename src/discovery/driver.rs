@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime};
 use super::backoff::{Backoff, LogDecision, LogRateLimiter};
 use super::lambda_api::ApiRequest;
 use super::refresh::{FailureKind, Refresh, RefreshError};
-use super::settings::DiscoverySettings;
 use super::table::{FunctionTable, TableState};
+use crate::config::DiscoverySettings;
 
 /// At most one "discovery failed" warning per upstream per this period.
 pub const FAILURE_LOG_PERIOD: Duration = Duration::from_secs(60);

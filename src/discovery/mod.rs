@@ -2,7 +2,9 @@
 //!
 //! Flow, per upstream with `spec.discovery.enabled`:
 //!
-//! 1. [`parse_discovery`] validates the `discovery` block at config load ([`DiscoverySettings`]).
+//! 1. [`crate::config::parse_discovery`] validates the `discovery` block at config load
+//!    ([`DiscoverySettings`](crate::config::DiscoverySettings); config types live in `config`,
+//!    which never imports this module).
 //! 2. On the main thread, every `refresh_interval`, a [`Refresh`] decides which Lambda API
 //!    request to send next ([`ApiRequest`]: `ListFunctions` pages following `NextMarker`, then
 //!    optionally `ListAliases` / `ListVersionsByFunction` per included function) and digests each
@@ -24,20 +26,17 @@
 mod backoff;
 mod callout;
 mod driver;
-mod glob;
 mod lambda_api;
 mod refresh;
 mod registry;
 mod runtime;
 mod set;
-mod settings;
 mod supervise;
 mod table;
 
 pub use backoff::{spread, Backoff, LogDecision, LogRateLimiter};
 pub use callout::signed_headers;
 pub use driver::{Outcome, Report, Step, UpstreamDiscovery, FAILURE_LOG_PERIOD};
-pub use glob::{Glob, NameFilter};
 pub use lambda_api::{
     classify_status, parse_aliases_page, parse_functions_page, parse_versions_page, AliasSummary,
     ApiCall, ApiRequest, FunctionSummary, Page, PageError, StatusClass, VersionSummary, PAGE_SIZE,
@@ -51,9 +50,5 @@ pub use runtime::{
     CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, LogLevel,
 };
 pub use set::DiscoveredSet;
-pub use settings::{
-    parse_discovery, parse_duration, DiscoverySettings, DEFAULT_REFRESH_INTERVAL,
-    MIN_REFRESH_INTERVAL,
-};
 pub use supervise::{panic_message, supervise};
 pub use table::{FunctionTable, Lookup, Snapshot, TableState};

@@ -34,14 +34,14 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use super::glob::NameFilter;
 use super::lambda_api::{
     classify_status, parse_aliases_page, parse_functions_page, parse_versions_page, ApiCall,
     ApiRequest, PageError, StatusClass,
 };
 use super::set::DiscoveredSet;
-use super::settings::DiscoverySettings;
 use super::table::Snapshot;
+use crate::config::DiscoverySettings;
+use crate::config::NameFilter;
 use crate::lambda::aws_error::AwsError;
 use crate::lambda::Qualifier;
 

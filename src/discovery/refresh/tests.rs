@@ -4,7 +4,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::json;
 
 use super::*;
-use crate::discovery::glob::Glob;
+use crate::config::Glob;
 use crate::discovery::lambda_api::PAGE_SIZE;
 
 /// An in-memory account answering the three listings like Lambda does: `PAGE_SIZE` per page,

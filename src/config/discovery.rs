@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::glob::{Glob, NameFilter};
-use crate::config::ConfigError;
+use super::ConfigError;
 
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// Below this the account's ListFunctions quota (15 requests/s) is spent on polling.
