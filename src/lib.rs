@@ -18,6 +18,7 @@ mod clock;
 pub mod config;
 pub mod credentials;
 pub mod discovery;
+mod field_path;
 pub mod filter;
 pub mod host;
 pub mod lambda;

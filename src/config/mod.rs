@@ -10,6 +10,7 @@
 
 mod discovery;
 mod duplicate_keys;
+mod error;
 mod glob;
 mod path_template;
 mod raw;
@@ -20,8 +21,9 @@ pub use discovery::{
     parse_discovery, parse_duration, DiscoverySettings, DEFAULT_REFRESH_INTERVAL,
     MIN_REFRESH_INTERVAL,
 };
+pub use error::ConfigError;
 pub use glob::{Glob, NameFilter};
 pub use path_template::PathTemplate;
 pub use validated::{
-    ConfigError, Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretRef, Upstream,
+    Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretRef, Upstream,
 };

@@ -1,46 +1,21 @@
 //! Validated configuration. Every rejection names the field (as a path), the value and why.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
 use super::discovery::{parse_discovery, DiscoverySettings};
 use super::duplicate_keys::first_duplicate_key;
+use super::error::{err, ConfigError};
 use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawUpstream};
 use super::unresolved::UnresolvedNames;
 use super::PathTemplate;
+use crate::field_path;
 use crate::lambda::{
     encode_client_context, invoke_path, FunctionName, InvocationType, InvokeOptions,
     InvokeOverrides, LogType, Qualifier, RequestFormat, ResponseFormat,
 };
-
-/// A rejected configuration: `field` is a path such as `upstreams[0].spec.region`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
 
 /// The whole filter config: upstreams by name, and the distinct secrets they reference.
 #[derive(Debug)]
@@ -465,22 +440,7 @@ fn parse_object(
 
 /// Deserializes with the path of the failing field in the error (e.g. `upstreams[1].spec`).
 fn deserialize<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        // serde names a missing field only in its message; append it to the path.
-        let field = match (path.as_str(), missing_field(&inner)) {
-            (".", Some(f)) => f.to_owned(),
-            (p, Some(f)) => format!("{p}.{f}"),
-            (".", None) => String::new(),
-            (p, None) => p.to_owned(),
-        };
-        err(field, inner)
-    })
-}
-
-fn missing_field(message: &str) -> Option<&str> {
-    message.strip_prefix("missing field `")?.split('`').next()
+    field_path::deserialize(value).map_err(|e| err(e.field(), e.message()))
 }
 
 #[cfg(test)]
