@@ -14,7 +14,7 @@ use super::PathTemplate;
 use crate::field_path;
 use crate::lambda::{
     encode_client_context, invoke_path, FunctionName, InvocationType, InvokeOptions,
-    InvokeOverrides, LogType, Qualifier, RequestFormat, ResponseFormat,
+    InvokeOverrides, LogType, Qualifier, Region, RequestFormat, ResponseFormat,
 };
 
 /// The whole filter config: upstreams by name, and the distinct secrets they reference.
@@ -30,7 +30,7 @@ pub struct FilterConfig {
 #[derive(Debug)]
 pub struct Upstream {
     pub name: String,
-    pub region: String,
+    pub region: Region,
     /// Index into [`FilterConfig::secrets`].
     pub secret: usize,
     pub endpoint: Endpoint,
@@ -156,8 +156,8 @@ impl FilterConfig {
         if spec.region.is_empty() {
             return Err(err(format!("{at}spec.region"), "must not be empty"));
         }
-        crate::lambda::check_region_code(&spec.region)
-            .map_err(|e| err(format!("{at}spec.region"), e.0))?;
+        let region = Region::parse(&spec.region)
+            .map_err(|e| err(format!("{at}spec.region"), e.to_string()))?;
         if spec.secret_ref.trim().is_empty() {
             return Err(err(format!("{at}spec.secret_ref"), "must not be empty"));
         }
@@ -175,7 +175,7 @@ impl FilterConfig {
             name: spec.secret_ref,
             config_source,
         });
-        let endpoint = validate_endpoint(spec.endpoint, &spec.region, at)?;
+        let endpoint = validate_endpoint(spec.endpoint, &region, at)?;
         let options = invoke_overrides(
             spec.invocation_type,
             spec.log_type,
@@ -193,7 +193,7 @@ impl FilterConfig {
         let mut functions = HashMap::new();
         for (j, f) in raw.functions.into_iter().enumerate() {
             let f_at = format!("{at}functions[{j}]");
-            let function = validate_function(f, &spec.region, &f_at)?;
+            let function = validate_function(f, &region, &f_at)?;
             if functions.contains_key(&function.name) {
                 return Err(err(
                     format!("{f_at}.name"),
@@ -204,7 +204,7 @@ impl FilterConfig {
         }
         Ok(Upstream {
             name: raw.name,
-            region: spec.region,
+            region,
             secret,
             endpoint,
             options,
@@ -225,16 +225,13 @@ impl FilterConfig {
 
 fn validate_endpoint(
     raw: Option<RawEndpoint>,
-    region: &str,
+    region: &Region,
     at: &str,
 ) -> Result<Endpoint, ConfigError> {
     let Some(raw) = raw else {
         return Ok(Endpoint {
             scheme: "https".into(),
-            authority: format!(
-                "lambda.{region}.{}",
-                crate::lambda::partition_of(region).dns_suffix
-            ),
+            authority: format!("lambda.{region}.{}", region.partition().dns_suffix),
         });
     };
     let scheme = raw.scheme.unwrap_or_else(|| "https".into());
@@ -272,11 +269,11 @@ fn validate_endpoint(
     Ok(Endpoint { scheme, authority })
 }
 
-fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Function, ConfigError> {
+fn validate_function(raw: RawFunction, region: &Region, at: &str) -> Result<Function, ConfigError> {
     check_name(&raw.name, &format!("{at}.name"))?;
     let name_field = format!("{at}.spec.function_name");
-    let function_name =
-        FunctionName::parse(&raw.spec.function_name).map_err(|e| err(&name_field, e.0))?;
+    let function_name = FunctionName::parse(&raw.spec.function_name)
+        .map_err(|e| err(&name_field, e.to_string()))?;
     if let Some(arn_region) = function_name.arn_region() {
         if arn_region != region {
             return Err(err(
@@ -289,7 +286,7 @@ fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Functio
         None // Lambda then invokes $LATEST (or the qualifier written into the name).
     } else {
         let q = Qualifier::parse(&raw.spec.qualifier)
-            .map_err(|e| err(format!("{at}.spec.qualifier"), e.0))?;
+            .map_err(|e| err(format!("{at}.spec.qualifier"), e.to_string()))?;
         if let Some(embedded) = function_name.embedded_qualifier() {
             if *embedded != q {
                 return Err(err(
@@ -316,7 +313,7 @@ fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Functio
 impl Function {
     /// A function found by discovery: `name`, `name:alias` or `name:version`.
     pub fn discovered(name: &str) -> Result<Self, String> {
-        let function_name = FunctionName::parse(name).map_err(|e| e.0)?;
+        let function_name = FunctionName::parse(name).map_err(|e| e.to_string())?;
         Ok(Self {
             name: name.to_owned(),
             invoke_path: invoke_path(&function_name, None),
@@ -465,7 +462,7 @@ mod tests {
     fn accepts_the_seed_document_as_written() {
         let c = FilterConfig::from_json(SEED.as_bytes()).unwrap();
         let u = c.upstream("my-lambda-upstream").unwrap();
-        assert_eq!(u.region, "us-east-1");
+        assert_eq!(u.region.as_str(), "us-east-1");
         assert_eq!(u.endpoint.authority, "lambda.us-east-1.amazonaws.com");
         assert_eq!(c.secrets()[u.secret].name, "my-aws-secrets");
         assert_eq!(c.secrets()[u.secret].config_source, None);

@@ -28,7 +28,7 @@ pub fn signed_headers(
             payload_sha256_hex: EMPTY_SHA256,
             // moto (like botocore) needs the empty-body hash signed; AWS accepts it.
             send_content_sha256: true,
-            region: &upstream.region,
+            region: upstream.region.as_str(),
             service: LAMBDA_SERVICE,
             time: now,
             normalize_path: true,

@@ -358,7 +358,7 @@ impl Refresh {
             ApiCall::ListFunctions => {
                 let page = parse_functions_page(body).map_err(bad_page)?;
                 for f in page.items {
-                    if !is_function_name(&f.name) {
+                    if !crate::lambda::is_function_name(&f.name) {
                         self.skipped_invalid += 1;
                     } else if self.filter.allows(&f.name) {
                         self.functions.push(f.name);
@@ -492,14 +492,6 @@ impl Refresh {
             _ => Phase::Done,
         };
     }
-}
-
-/// Lambda function names: 1–64 of `[A-Za-z0-9_-]`.
-fn is_function_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

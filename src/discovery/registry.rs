@@ -66,7 +66,7 @@ impl DiscoveryKey {
                 &upstream.name,
                 &upstream.endpoint.scheme,
                 &upstream.endpoint.authority,
-                &upstream.region,
+                upstream.region.as_str(),
                 &d.cluster,
                 &secret.name,
                 &secret.config_source,

@@ -558,3 +558,17 @@ fn a_reusing_refresh_lists_aliases_of_new_functions_only() {
         ]
     );
 }
+
+#[test]
+fn listed_names_follow_the_invoke_rule_dots_included() {
+    // Invoke's FunctionName pattern allows '.' in the function's own name; `.` and `..` alone
+    // are path segments that clients and SigV4 normalize away.
+    let mut r = Refresh::new(&settings(false, false));
+    r.on_response(
+        200,
+        br#"{"Functions":[{"FunctionName":"orders.v2"},{"FunctionName":"."},{"FunctionName":".."}]}"#,
+    )
+    .unwrap();
+    assert_eq!(r.skipped_invalid(), 2);
+    assert_eq!(names(&r.finish().unwrap()), ["orders.v2"]);
+}

@@ -263,7 +263,7 @@ impl LambdaFilter {
             request,
             &body,
             &EventContext {
-                region: &upstream.region,
+                region: upstream.region.as_str(),
                 time: host.now(),
             },
         )
@@ -321,7 +321,7 @@ impl LambdaFilter {
             payload_sha256_hex: payload_hex,
             // Lambda accepts it, and it binds the body to the signature.
             send_content_sha256: true,
-            region: &upstream.region,
+            region: upstream.region.as_str(),
             service: LAMBDA_SERVICE,
             time: host.now(),
             normalize_path: true,
