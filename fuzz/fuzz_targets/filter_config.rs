@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
             );
             for u in config.upstreams() {
                 assert!(
-                    u.secret < config.secrets().len(),
+                    u.secret.get() < config.secrets().len(),
                     "secret index out of range"
                 );
             }

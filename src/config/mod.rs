@@ -25,5 +25,5 @@ pub use error::ConfigError;
 pub use glob::{Glob, NameFilter};
 pub use path_template::PathTemplate;
 pub use validated::{
-    Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretRef, Upstream,
+    Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretIndex, SecretRef, Upstream,
 };

@@ -31,8 +31,8 @@ pub struct FilterConfig {
 pub struct Upstream {
     pub name: String,
     pub region: Region,
-    /// Index into [`FilterConfig::secrets`].
-    pub secret: usize,
+    /// Which of [`FilterConfig::secrets`] it signs with.
+    pub secret: SecretIndex,
     pub endpoint: Endpoint,
     /// Invocation defaults; a route's overrides apply on top.
     pub options: InvokeOptions,
@@ -58,6 +58,18 @@ pub struct Function {
     pub function_name: FunctionName,
     pub qualifier: Option<Qualifier>,
     pub invoke_path: String,
+}
+
+/// The position of an upstream's secret in [`FilterConfig::secrets`] (and of the matching
+/// subscription handle and credential cache, which follow the same order). Only the config
+/// that defines the secret hands one out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretIndex(usize);
+
+impl SecretIndex {
+    pub fn get(self) -> usize {
+        self.0
+    }
 }
 
 /// An Envoy generic secret holding the seed's credentials YAML.
@@ -138,6 +150,11 @@ impl FilterConfig {
         &self.secrets
     }
 
+    /// The secret an upstream of this config signs with.
+    pub fn secret(&self, index: SecretIndex) -> &SecretRef {
+        &self.secrets[index.0]
+    }
+
     pub fn unresolved(&self) -> &UnresolvedNames {
         &self.unresolved
     }
@@ -214,12 +231,12 @@ impl FilterConfig {
         })
     }
 
-    fn secret_index(&mut self, secret: SecretRef) -> usize {
+    fn secret_index(&mut self, secret: SecretRef) -> SecretIndex {
         if let Some(i) = self.secrets.iter().position(|s| *s == secret) {
-            return i;
+            return SecretIndex(i);
         }
         self.secrets.push(secret);
-        self.secrets.len() - 1
+        SecretIndex(self.secrets.len() - 1)
     }
 }
 
@@ -464,8 +481,8 @@ mod tests {
         let u = c.upstream("my-lambda-upstream").unwrap();
         assert_eq!(u.region.as_str(), "us-east-1");
         assert_eq!(u.endpoint.authority, "lambda.us-east-1.amazonaws.com");
-        assert_eq!(c.secrets()[u.secret].name, "my-aws-secrets");
-        assert_eq!(c.secrets()[u.secret].config_source, None);
+        assert_eq!(c.secret(u.secret).name, "my-aws-secrets");
+        assert_eq!(c.secret(u.secret).config_source, None);
         assert_eq!(
             u.functions["func1"].invoke_path,
             "/2015-03-31/functions/func1/invocations"

@@ -279,11 +279,11 @@ impl LambdaFilter {
         payload_hex: &str,
         payload_len: u64,
     ) -> Result<(), LocalReply> {
-        let secret = &self.shared.config.secrets()[upstream.secret];
+        let secret = self.shared.config.secret(upstream.secret);
         let creds = host
-            .secret(upstream.secret)
+            .secret(upstream.secret.get())
             .ok_or(crate::credentials::CredentialsError::Unavailable)
-            .and_then(|bytes| self.shared.credentials[upstream.secret].get(bytes))
+            .and_then(|bytes| self.shared.credentials[upstream.secret.get()].get(bytes))
             .map_err(|e| {
                 let message = format!(
                     "no usable AWS credentials for upstream '{}' (secret '{}'): {e}",
