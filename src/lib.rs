@@ -13,7 +13,7 @@
 //! - [`filter`]: the per-stream state machine (headers → body → sign → continue).
 //! - `clock`: the timestamp formats AWS wants, without a date library.
 
-pub mod abi;
+pub(crate) mod abi;
 mod clock;
 pub mod config;
 pub mod credentials;

@@ -14,5 +14,3 @@ pub mod ffi;
 mod guard;
 pub mod hooks;
 mod log;
-
-pub use log::envoy_log;

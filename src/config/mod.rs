@@ -14,13 +14,10 @@ mod error;
 mod glob;
 mod path_template;
 mod raw;
-pub mod unresolved;
+pub(crate) mod unresolved;
 mod validated;
 
-pub use discovery::{
-    parse_discovery, parse_duration, DiscoverySettings, DEFAULT_REFRESH_INTERVAL,
-    MIN_REFRESH_INTERVAL,
-};
+pub use discovery::DiscoverySettings;
 pub use error::ConfigError;
 pub use glob::{Glob, NameFilter};
 pub use path_template::PathTemplate;

@@ -48,7 +48,7 @@ pub fn signed_headers(
 mod tests {
     use super::*;
     use crate::config::FilterConfig;
-    use crate::discovery::ApiCall;
+    use crate::discovery::lambda_api::ApiCall;
 
     #[test]
     fn a_listing_is_a_signed_get_to_the_upstream() {

@@ -110,6 +110,7 @@ impl UpstreamDiscovery {
         self.settings = settings;
     }
 
+    #[cfg(test)]
     pub fn in_flight(&self) -> bool {
         self.current.is_some()
     }
@@ -385,7 +386,7 @@ mod tests {
         while let Some(req) = next {
             paths.push(req.path_and_query.clone());
             let body: &[u8] = match req.call {
-                crate::discovery::ApiCall::ListFunctions => {
+                crate::discovery::lambda_api::ApiCall::ListFunctions => {
                     br#"{"Functions":[{"FunctionName":"a"}],"NextMarker":null}"#
                 }
                 _ => br#"{"Aliases":[{"Name":"live"}],"NextMarker":null}"#,

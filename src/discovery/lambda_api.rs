@@ -31,6 +31,7 @@ const AWS_URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Which listing a request belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the Lambda API's own operation names
 pub enum ApiCall {
     ListFunctions,
     /// Aliases of the named function.

@@ -97,16 +97,6 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 7] = [
-        FailureKind::Auth,
-        FailureKind::Throttled,
-        FailureKind::Server,
-        FailureKind::OtherStatus,
-        FailureKind::BadResponse,
-        FailureKind::Transport,
-        FailureKind::Internal,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             FailureKind::Auth => "auth",
@@ -249,6 +239,7 @@ impl Refresh {
     }
 
     /// Functions whose aliases/versions were taken from the previous set.
+    #[cfg(test)]
     pub fn reused(&self) -> usize {
         self.reused
     }
@@ -291,6 +282,7 @@ impl Refresh {
         error
     }
 
+    #[cfg(test)]
     pub fn is_over(&self) -> bool {
         matches!(self.phase, Phase::Done | Phase::Failed(_))
     }
@@ -310,11 +302,13 @@ impl Refresh {
     }
 
     /// Listed names that are not valid function names, aliases or versions, left out.
+    #[cfg(test)]
     pub fn skipped_invalid(&self) -> usize {
         self.skipped_invalid
     }
 
     /// Functions deleted between `ListFunctions` and their own listings, left out.
+    #[cfg(test)]
     pub fn vanished(&self) -> usize {
         self.vanished
     }

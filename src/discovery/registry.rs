@@ -446,11 +446,13 @@ impl Registry {
     }
 
     /// When `member`'s entry refreshes next (`None` while a refresh runs).
+    #[cfg(test)]
     pub fn due(&self, member: MemberId) -> Option<Instant> {
         self.entries.get(&self.members.get(&member)?.key)?.due
     }
 
     /// Discoveries in the process.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -170,11 +170,6 @@ impl ConfigDiscovery {
         Some(this)
     }
 
-    /// The config's number in the process.
-    pub fn number(&self) -> u64 {
-        self.config
-    }
-
     /// Leaves the registry (config destroy): another config of the same discovery takes over.
     /// Returns a line to log per upstream that is still discovered by another config.
     pub fn leave(&self, global: &Global) -> Vec<String> {

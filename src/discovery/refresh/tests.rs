@@ -517,7 +517,7 @@ fn a_reusing_refresh_lists_aliases_of_new_functions_only() {
     let s = settings(true, true);
     let (r, res) = run(&mut a, &s);
     res.unwrap();
-    let previous = Arc::new(crate::discovery::Snapshot {
+    let previous = Arc::new(crate::discovery::table::Snapshot {
         set: r.finish().unwrap(),
         refreshed_at: std::time::SystemTime::UNIX_EPOCH,
     });

@@ -376,7 +376,7 @@ fn jitter_differs_between_processes_and_stays_within_bounds() {
     let mut lo = Duration::MAX;
     let mut hi = Duration::ZERO;
     for _ in 0..1000 {
-        let d = crate::discovery::spread(interval, a.next_u64());
+        let d = crate::discovery::backoff::spread(interval, a.next_u64());
         lo = lo.min(d);
         hi = hi.max(d);
     }
