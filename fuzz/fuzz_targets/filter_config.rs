@@ -2,7 +2,7 @@
 //! validated config or an error naming the field, never a panic.
 #![no_main]
 
-use envoy_lambda::config::{route_registry::RouteRegistry, FilterConfig};
+use envoy_lambda::config::FilterConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,8 +18,13 @@ fuzz_target!(|data: &[u8]| {
                     "secret index out of range"
                 );
             }
-            // What the per-route hook checks routes against.
-            let _ = RouteRegistry::default().add_filter_config(&config);
+            // What each request resolves its route's upstream against.
+            for u in config.upstreams() {
+                let found = config
+                    .upstream(&u.name)
+                    .expect("every upstream is found by name");
+                assert!(std::sync::Arc::ptr_eq(found, u));
+            }
         }
         Err(e) => assert!(!e.message.is_empty(), "an error without a message: {e:?}"),
     }

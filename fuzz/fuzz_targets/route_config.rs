@@ -1,8 +1,8 @@
 //! The per-route config (what `envoy_dynamic_module_on_http_filter_per_route_config_new`
-//! parses), then the cross-check against a filter config, as the per-route hook does.
+//! parses), then resolving its names against a filter config, as each request does.
 #![no_main]
 
-use envoy_lambda::config::{route_registry::RouteRegistry, FilterConfig, FunctionRef, RouteTarget};
+use envoy_lambda::config::{FilterConfig, FunctionRef, RouteTarget};
 use libfuzzer_sys::fuzz_target;
 
 const FILTER_CONFIG: &str = r#"{"name": "local-lambda", "type": "aws",
@@ -27,11 +27,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let config =
         FilterConfig::from_json(FILTER_CONFIG.as_bytes()).expect("the fixed config is valid");
-    // Both orders Envoy may load them in: route first (pending), or filter config first.
-    let mut before = RouteRegistry::default();
-    let _ = before.add_route(&target);
-    let _ = before.add_filter_config(&config);
-    let mut after = RouteRegistry::default();
-    let _ = after.add_filter_config(&config);
-    let _ = after.add_route(&target);
+    if let (Some(upstream), FunctionRef::Named(f)) =
+        (config.upstream(&target.upstream), &target.function)
+    {
+        let _ = upstream.functions.get(f.as_str());
+    }
 });
