@@ -6,7 +6,7 @@
 //!
 //! Each document is checked on its own at load. Whether a route's upstream and function exist
 //! is answered per request, against the filter config of the listener that serves it
-//! ([`unresolved`] logs such routes once).
+//! (`unresolved` logs such routes once).
 
 mod discovery;
 mod duplicate_keys;
