@@ -1,5 +1,5 @@
 //! What the filter logic needs from Envoy, as a safe trait. The ABI layer implements it over
-//! the real callbacks; tests implement it with [`fake::FakeHost`].
+//! the real callbacks; tests implement it with `fake::FakeHost`.
 //!
 //! Borrowing mirrors Envoy's rules: bytes returned by a getter borrow `self` and so cannot be
 //! held across a setter, because Envoy may invalidate them when headers or bodies change.

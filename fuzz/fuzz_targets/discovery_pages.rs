@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
     check(parse_functions_page(data));
     check(parse_aliases_page(data));
     check(parse_versions_page(data));
-    // How discovery reads a failed listing (the same reader as the request path).
+    // What a failed listing logs: the one reader of AWS error bodies.
     let _ = AwsError::read(None, data).summary();
 });

@@ -14,9 +14,16 @@ fuzz_target!(|data: &[u8]| {
             );
             for u in config.upstreams() {
                 assert!(
-                    u.secret < config.secrets().len(),
+                    u.secret.get() < config.secrets().len(),
                     "secret index out of range"
                 );
+            }
+            // What each request resolves its route's upstream against.
+            for u in config.upstreams() {
+                let found = config
+                    .upstream(&u.name)
+                    .expect("every upstream is found by name");
+                assert!(std::sync::Arc::ptr_eq(found, u));
             }
         }
         Err(e) => assert!(!e.message.is_empty(), "an error without a message: {e:?}"),

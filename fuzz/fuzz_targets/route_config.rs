@@ -1,5 +1,5 @@
 //! The per-route config (what `envoy_dynamic_module_on_http_filter_per_route_config_new`
-//! parses), then resolved against a filter config the way a request resolves it.
+//! parses), then resolving its names against a filter config, as each request does.
 #![no_main]
 
 use envoy_lambda::config::{FilterConfig, FunctionRef, RouteTarget};
@@ -27,7 +27,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let config =
         FilterConfig::from_json(FILTER_CONFIG.as_bytes()).expect("the fixed config is valid");
-    // What the request path does with it: find the upstream, then the named function.
     if let (Some(upstream), FunctionRef::Named(f)) =
         (config.upstream(&target.upstream), &target.function)
     {

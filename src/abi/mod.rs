@@ -45,5 +45,3 @@ mod log;
 mod metrics;
 mod route_config;
 mod stream_handle;
-
-pub use log::envoy_log;

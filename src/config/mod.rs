@@ -6,15 +6,21 @@
 //!
 //! Each document is checked on its own at load. Whether a route's upstream and function exist
 //! is answered per request, against the filter config of the listener that serves it
-//! ([`unresolved`] logs such routes once).
+//! (`unresolved` logs such routes once).
 
+mod discovery;
 mod duplicate_keys;
+mod error;
+mod glob;
 mod path_template;
 mod raw;
-pub mod unresolved;
+pub(crate) mod unresolved;
 mod validated;
 
+pub use discovery::DiscoverySettings;
+pub use error::ConfigError;
+pub use glob::{Glob, NameFilter};
 pub use path_template::PathTemplate;
 pub use validated::{
-    ConfigError, Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretRef, Upstream,
+    Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretIndex, SecretRef, Upstream,
 };

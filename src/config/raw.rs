@@ -33,7 +33,7 @@ pub(super) struct RawAwsSpec {
     /// An Envoy `ConfigSource` for the secret (SDS); absent means a static bootstrap secret.
     #[serde(default)]
     pub secret_source: Option<serde_json::Value>,
-    /// Function discovery (`discovery::parse_discovery` validates it).
+    /// Function discovery (`config::discovery::parse_discovery` validates it).
     #[serde(default)]
     pub discovery: Option<serde_json::Value>,
     // Invocation defaults for every route to this upstream (see `lambda::InvokeOptions`).

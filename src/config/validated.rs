@@ -1,46 +1,21 @@
 //! Validated configuration. Every rejection names the field (as a path), the value and why.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::discovery::{parse_discovery, DiscoverySettings};
 use super::duplicate_keys::first_duplicate_key;
+use super::error::{err, ConfigError};
 use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawUpstream};
 use super::unresolved::UnresolvedNames;
 use super::PathTemplate;
-use crate::discovery::{parse_discovery, DiscoverySettings};
+use crate::field_path;
 use crate::lambda::{
     encode_client_context, invoke_path, FunctionName, InvocationType, InvokeOptions,
-    InvokeOverrides, LogType, Qualifier, RequestFormat, ResponseFormat,
+    InvokeOverrides, LogType, Qualifier, Region, RequestFormat, ResponseFormat,
 };
-
-/// A rejected configuration: `field` is a path such as `upstreams[0].spec.region`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
 
 /// The whole filter config: upstreams by name, and the distinct secrets they reference.
 #[derive(Debug)]
@@ -55,9 +30,9 @@ pub struct FilterConfig {
 #[derive(Debug)]
 pub struct Upstream {
     pub name: String,
-    pub region: String,
-    /// Index into [`FilterConfig::secrets`].
-    pub secret: usize,
+    pub region: Region,
+    /// Which of [`FilterConfig::secrets`] it signs with.
+    pub secret: SecretIndex,
     pub endpoint: Endpoint,
     /// Invocation defaults; a route's overrides apply on top.
     pub options: InvokeOptions,
@@ -83,6 +58,18 @@ pub struct Function {
     pub function_name: FunctionName,
     pub qualifier: Option<Qualifier>,
     pub invoke_path: String,
+}
+
+/// The position of an upstream's secret in [`FilterConfig::secrets`] (and of the matching
+/// subscription handle and credential cache, which follow the same order). Only the config
+/// that defines the secret hands one out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretIndex(usize);
+
+impl SecretIndex {
+    pub fn get(self) -> usize {
+        self.0
+    }
 }
 
 /// An Envoy generic secret holding the seed's credentials YAML.
@@ -163,6 +150,11 @@ impl FilterConfig {
         &self.secrets
     }
 
+    /// The secret an upstream of this config signs with.
+    pub fn secret(&self, index: SecretIndex) -> &SecretRef {
+        &self.secrets[index.0]
+    }
+
     pub fn unresolved(&self) -> &UnresolvedNames {
         &self.unresolved
     }
@@ -181,8 +173,8 @@ impl FilterConfig {
         if spec.region.is_empty() {
             return Err(err(format!("{at}spec.region"), "must not be empty"));
         }
-        crate::lambda::check_region_code(&spec.region)
-            .map_err(|e| err(format!("{at}spec.region"), e.0))?;
+        let region = Region::parse(&spec.region)
+            .map_err(|e| err(format!("{at}spec.region"), e.to_string()))?;
         if spec.secret_ref.trim().is_empty() {
             return Err(err(format!("{at}spec.secret_ref"), "must not be empty"));
         }
@@ -200,7 +192,7 @@ impl FilterConfig {
             name: spec.secret_ref,
             config_source,
         });
-        let endpoint = validate_endpoint(spec.endpoint, &spec.region, at)?;
+        let endpoint = validate_endpoint(spec.endpoint, &region, at)?;
         let options = invoke_overrides(
             spec.invocation_type,
             spec.log_type,
@@ -218,7 +210,7 @@ impl FilterConfig {
         let mut functions = HashMap::new();
         for (j, f) in raw.functions.into_iter().enumerate() {
             let f_at = format!("{at}functions[{j}]");
-            let function = validate_function(f, &spec.region, &f_at)?;
+            let function = validate_function(f, &region, &f_at)?;
             if functions.contains_key(&function.name) {
                 return Err(err(
                     format!("{f_at}.name"),
@@ -229,7 +221,7 @@ impl FilterConfig {
         }
         Ok(Upstream {
             name: raw.name,
-            region: spec.region,
+            region,
             secret,
             endpoint,
             options,
@@ -239,27 +231,24 @@ impl FilterConfig {
         })
     }
 
-    fn secret_index(&mut self, secret: SecretRef) -> usize {
+    fn secret_index(&mut self, secret: SecretRef) -> SecretIndex {
         if let Some(i) = self.secrets.iter().position(|s| *s == secret) {
-            return i;
+            return SecretIndex(i);
         }
         self.secrets.push(secret);
-        self.secrets.len() - 1
+        SecretIndex(self.secrets.len() - 1)
     }
 }
 
 fn validate_endpoint(
     raw: Option<RawEndpoint>,
-    region: &str,
+    region: &Region,
     at: &str,
 ) -> Result<Endpoint, ConfigError> {
     let Some(raw) = raw else {
         return Ok(Endpoint {
             scheme: "https".into(),
-            authority: format!(
-                "lambda.{region}.{}",
-                crate::lambda::partition_of(region).dns_suffix
-            ),
+            authority: format!("lambda.{region}.{}", region.partition().dns_suffix),
         });
     };
     let scheme = raw.scheme.unwrap_or_else(|| "https".into());
@@ -297,11 +286,11 @@ fn validate_endpoint(
     Ok(Endpoint { scheme, authority })
 }
 
-fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Function, ConfigError> {
+fn validate_function(raw: RawFunction, region: &Region, at: &str) -> Result<Function, ConfigError> {
     check_name(&raw.name, &format!("{at}.name"))?;
     let name_field = format!("{at}.spec.function_name");
-    let function_name =
-        FunctionName::parse(&raw.spec.function_name).map_err(|e| err(&name_field, e.0))?;
+    let function_name = FunctionName::parse(&raw.spec.function_name)
+        .map_err(|e| err(&name_field, e.to_string()))?;
     if let Some(arn_region) = function_name.arn_region() {
         if arn_region != region {
             return Err(err(
@@ -314,7 +303,7 @@ fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Functio
         None // Lambda then invokes $LATEST (or the qualifier written into the name).
     } else {
         let q = Qualifier::parse(&raw.spec.qualifier)
-            .map_err(|e| err(format!("{at}.spec.qualifier"), e.0))?;
+            .map_err(|e| err(format!("{at}.spec.qualifier"), e.to_string()))?;
         if let Some(embedded) = function_name.embedded_qualifier() {
             if *embedded != q {
                 return Err(err(
@@ -341,7 +330,7 @@ fn validate_function(raw: RawFunction, region: &str, at: &str) -> Result<Functio
 impl Function {
     /// A function found by discovery: `name`, `name:alias` or `name:version`.
     pub fn discovered(name: &str) -> Result<Self, String> {
-        let function_name = FunctionName::parse(name).map_err(|e| e.0)?;
+        let function_name = FunctionName::parse(name).map_err(|e| e.to_string())?;
         Ok(Self {
             name: name.to_owned(),
             invoke_path: invoke_path(&function_name, None),
@@ -465,22 +454,7 @@ fn parse_object(
 
 /// Deserializes with the path of the failing field in the error (e.g. `upstreams[1].spec`).
 fn deserialize<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        // serde names a missing field only in its message; append it to the path.
-        let field = match (path.as_str(), missing_field(&inner)) {
-            (".", Some(f)) => f.to_owned(),
-            (p, Some(f)) => format!("{p}.{f}"),
-            (".", None) => String::new(),
-            (p, None) => p.to_owned(),
-        };
-        err(field, inner)
-    })
-}
-
-fn missing_field(message: &str) -> Option<&str> {
-    message.strip_prefix("missing field `")?.split('`').next()
+    field_path::deserialize(value).map_err(|e| err(e.field(), e.message()))
 }
 
 #[cfg(test)]
@@ -505,10 +479,10 @@ mod tests {
     fn accepts_the_seed_document_as_written() {
         let c = FilterConfig::from_json(SEED.as_bytes()).unwrap();
         let u = c.upstream("my-lambda-upstream").unwrap();
-        assert_eq!(u.region, "us-east-1");
+        assert_eq!(u.region.as_str(), "us-east-1");
         assert_eq!(u.endpoint.authority, "lambda.us-east-1.amazonaws.com");
-        assert_eq!(c.secrets()[u.secret].name, "my-aws-secrets");
-        assert_eq!(c.secrets()[u.secret].config_source, None);
+        assert_eq!(c.secret(u.secret).name, "my-aws-secrets");
+        assert_eq!(c.secret(u.secret).config_source, None);
         assert_eq!(
             u.functions["func1"].invoke_path,
             "/2015-03-31/functions/func1/invocations"

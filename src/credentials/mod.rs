@@ -3,5 +3,5 @@
 mod cache;
 mod secret;
 
-pub use cache::CredentialCache;
+pub(crate) use cache::CredentialCache;
 pub use secret::{AwsCredentials, CredentialsError};

@@ -128,6 +128,7 @@ impl LogRateLimiter {
     }
 
     /// Lines held back since the last one written.
+    #[cfg(test)]
     pub fn suppressed(&self) -> u64 {
         self.suppressed
     }

@@ -28,7 +28,7 @@ pub fn signed_headers(
             payload_sha256_hex: EMPTY_SHA256,
             // moto (like botocore) needs the empty-body hash signed; AWS accepts it.
             send_content_sha256: true,
-            region: &upstream.region,
+            region: upstream.region.as_str(),
             service: LAMBDA_SERVICE,
             time: now,
             normalize_path: true,
@@ -48,7 +48,7 @@ pub fn signed_headers(
 mod tests {
     use super::*;
     use crate::config::FilterConfig;
-    use crate::discovery::ApiCall;
+    use crate::discovery::lambda_api::ApiCall;
 
     #[test]
     fn a_listing_is_a_signed_get_to_the_upstream() {

@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime};
 use super::backoff::{Backoff, LogDecision, LogRateLimiter};
 use super::lambda_api::ApiRequest;
 use super::refresh::{FailureKind, Refresh, RefreshError};
-use super::settings::DiscoverySettings;
 use super::table::{FunctionTable, TableState};
+use crate::config::DiscoverySettings;
 
 /// At most one "discovery failed" warning per upstream per this period.
 pub const FAILURE_LOG_PERIOD: Duration = Duration::from_secs(60);
@@ -110,6 +110,7 @@ impl UpstreamDiscovery {
         self.settings = settings;
     }
 
+    #[cfg(test)]
     pub fn in_flight(&self) -> bool {
         self.current.is_some()
     }
@@ -385,7 +386,7 @@ mod tests {
         while let Some(req) = next {
             paths.push(req.path_and_query.clone());
             let body: &[u8] = match req.call {
-                crate::discovery::ApiCall::ListFunctions => {
+                crate::discovery::lambda_api::ApiCall::ListFunctions => {
                     br#"{"Functions":[{"FunctionName":"a"}],"NextMarker":null}"#
                 }
                 _ => br#"{"Aliases":[{"Name":"live"}],"NextMarker":null}"#,

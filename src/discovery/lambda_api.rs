@@ -31,6 +31,7 @@ const AWS_URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Which listing a request belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the Lambda API's own operation names
 pub enum ApiCall {
     ListFunctions,
     /// Aliases of the named function.
@@ -185,17 +186,13 @@ impl std::error::Error for PageError {}
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PageError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() {
-            PageError::WrongShape(if path == "." {
-                inner.to_string()
-            } else {
-                format!("{path}: {inner}")
-            })
+    let value: T = crate::field_path::deserialize(&mut de).map_err(|e| {
+        if !e.is_data() {
+            PageError::NotJson(e.message())
+        } else if e.path().is_empty() {
+            PageError::WrongShape(e.message())
         } else {
-            PageError::NotJson(inner.to_string())
+            PageError::WrongShape(format!("{}: {}", e.path(), e.message()))
         }
     })?;
     de.end().map_err(|e| PageError::NotJson(e.to_string()))?;

@@ -2,58 +2,47 @@
 //!
 //! Flow, per upstream with `spec.discovery.enabled`:
 //!
-//! 1. [`parse_discovery`] validates the `discovery` block at config load ([`DiscoverySettings`]).
-//! 2. On the main thread, every `refresh_interval`, a [`Refresh`] decides which Lambda API
-//!    request to send next ([`ApiRequest`]: `ListFunctions` pages following `NextMarker`, then
+//! 1. `config::parse_discovery` validates the `discovery` block at config load
+//!    ([`DiscoverySettings`](crate::config::DiscoverySettings); config types live in `config`,
+//!    which never imports this module).
+//! 2. On the main thread, every `refresh_interval`, a `Refresh` decides which Lambda API
+//!    request to send next (`ApiRequest`: `ListFunctions` pages following `NextMarker`, then
 //!    optionally `ListAliases` / `ListVersionsByFunction` per included function) and digests each
 //!    reply. The ABI layer signs each GET with the upstream's credentials and sends it through an
 //!    Envoy config-level HTTP callout; nothing here does I/O or reads the clock.
-//! 3. A completed refresh yields a [`DiscoveredSet`] (`name`, `name:alias`, `name:version`,
-//!    sorted) that is swapped into the upstream's [`FunctionTable`]. Workers read the table on
+//! 3. A completed refresh yields a `DiscoveredSet` (`name`, `name:alias`, `name:version`,
+//!    sorted) that is swapped into the upstream's `FunctionTable`. Workers read the table on
 //!    every request without a lock: not ready yet → 503, absent → 404.
 //! 4. A failed refresh changes nothing in the table (the previous good set stays in use); the
-//!    next attempt follows [`Backoff`], and warnings are paced by [`LogRateLimiter`].
+//!    next attempt follows `Backoff`, and warnings are paced by `LogRateLimiter`.
 //!
-//! [`UpstreamDiscovery`] strings 2–4 together for one upstream. It lives in the process-wide
-//! [`Registry`], one per [`DiscoveryKey`], shared by every filter config with that upstream:
+//! `UpstreamDiscovery` strings 2–4 together for one upstream. It lives in the process-wide
+//! `Registry`, one per `DiscoveryKey`, shared by every filter config with that upstream:
 //! the newest config polls, older ones (draining listeners) read the same table, and a new
-//! config starts with the last good list. [`ConfigDiscovery`] is one config's side of it
-//! (join, hook steps under `catch_unwind`, stats, leave) over [`DiscoveryIo`]; one timer
-//! thread per process ([`Global`], restarted by [`supervise`] after a panic) wakes pollers.
+//! config starts with the last good list. `ConfigDiscovery` is one config's side of it
+//! (join, hook steps under `catch_unwind`, stats, leave) over `DiscoveryIo`; one timer
+//! thread per process (`Global`, restarted by `supervise` after a panic) wakes pollers.
 
 mod backoff;
 mod callout;
 mod driver;
-mod glob;
 mod lambda_api;
 mod refresh;
 mod registry;
 mod runtime;
 mod set;
-mod settings;
 mod supervise;
 mod table;
 
-pub use backoff::{spread, Backoff, LogDecision, LogRateLimiter};
-pub use callout::signed_headers;
-pub use driver::{Outcome, Report, Step, UpstreamDiscovery, FAILURE_LOG_PERIOD};
-pub use glob::{Glob, NameFilter};
+pub(crate) use lambda_api::ApiRequest;
 pub use lambda_api::{
-    classify_status, parse_aliases_page, parse_functions_page, parse_versions_page, AliasSummary,
-    ApiCall, ApiRequest, FunctionSummary, Page, PageError, StatusClass, VersionSummary, PAGE_SIZE,
+    parse_aliases_page, parse_functions_page, parse_versions_page, AliasSummary, FunctionSummary,
+    Page, PageError, VersionSummary,
 };
-pub use refresh::{FailureKind, Limits, Refresh, RefreshError};
-pub use registry::{
-    global, DiscoveryKey, Global, Jitter, Joined, Joiner, MemberId, Polling, Registry, Wake,
-    SYNC_EVENT, WAKE_RETRY,
-};
-pub use runtime::{
+pub(crate) use registry::{global, Wake};
+pub(crate) use runtime::{
     CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, LogLevel,
 };
-pub use set::DiscoveredSet;
-pub use settings::{
-    parse_discovery, parse_duration, DiscoverySettings, DEFAULT_REFRESH_INTERVAL,
-    MIN_REFRESH_INTERVAL,
-};
-pub use supervise::{panic_message, supervise};
-pub use table::{FunctionTable, Lookup, Snapshot, TableState};
+#[cfg(test)] // the filter's tests build sets by hand
+pub(crate) use set::DiscoveredSet;
+pub(crate) use table::{FunctionTable, Lookup};

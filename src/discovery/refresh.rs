@@ -34,14 +34,14 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use super::glob::NameFilter;
 use super::lambda_api::{
     classify_status, parse_aliases_page, parse_functions_page, parse_versions_page, ApiCall,
     ApiRequest, PageError, StatusClass,
 };
 use super::set::DiscoveredSet;
-use super::settings::DiscoverySettings;
 use super::table::Snapshot;
+use crate::config::DiscoverySettings;
+use crate::config::NameFilter;
 use crate::lambda::aws_error::AwsError;
 use crate::lambda::Qualifier;
 
@@ -97,16 +97,6 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 7] = [
-        FailureKind::Auth,
-        FailureKind::Throttled,
-        FailureKind::Server,
-        FailureKind::OtherStatus,
-        FailureKind::BadResponse,
-        FailureKind::Transport,
-        FailureKind::Internal,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             FailureKind::Auth => "auth",
@@ -249,6 +239,7 @@ impl Refresh {
     }
 
     /// Functions whose aliases/versions were taken from the previous set.
+    #[cfg(test)]
     pub fn reused(&self) -> usize {
         self.reused
     }
@@ -291,6 +282,7 @@ impl Refresh {
         error
     }
 
+    #[cfg(test)]
     pub fn is_over(&self) -> bool {
         matches!(self.phase, Phase::Done | Phase::Failed(_))
     }
@@ -310,11 +302,13 @@ impl Refresh {
     }
 
     /// Listed names that are not valid function names, aliases or versions, left out.
+    #[cfg(test)]
     pub fn skipped_invalid(&self) -> usize {
         self.skipped_invalid
     }
 
     /// Functions deleted between `ListFunctions` and their own listings, left out.
+    #[cfg(test)]
     pub fn vanished(&self) -> usize {
         self.vanished
     }
@@ -358,7 +352,7 @@ impl Refresh {
             ApiCall::ListFunctions => {
                 let page = parse_functions_page(body).map_err(bad_page)?;
                 for f in page.items {
-                    if !is_function_name(&f.name) {
+                    if !crate::lambda::is_function_name(&f.name) {
                         self.skipped_invalid += 1;
                     } else if self.filter.allows(&f.name) {
                         self.functions.push(f.name);
@@ -492,14 +486,6 @@ impl Refresh {
             _ => Phase::Done,
         };
     }
-}
-
-/// Lambda function names: 1–64 of `[A-Za-z0-9_-]`.
-fn is_function_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant, SystemTime};
 use super::backoff::Backoff;
 use super::driver::{Outcome, Report, Step, UpstreamDiscovery};
 use super::lambda_api::ApiRequest;
-use super::settings::DiscoverySettings;
 use super::table::FunctionTable;
+use crate::config::DiscoverySettings;
 use crate::config::{SecretRef, Upstream};
 
 /// A woken poller that has not started its refresh after this long is woken again (the
@@ -57,7 +57,7 @@ impl DiscoveryKey {
     /// `None` when the upstream does not discover.
     pub fn new(upstream: &Upstream, secret: &SecretRef) -> Option<Self> {
         let d = upstream.discovery.as_ref()?;
-        fn globs(g: &[super::Glob]) -> Vec<&str> {
+        fn globs(g: &[crate::config::Glob]) -> Vec<&str> {
             g.iter().map(|g| g.as_str()).collect()
         }
         Some(Self(format!(
@@ -66,7 +66,7 @@ impl DiscoveryKey {
                 &upstream.name,
                 &upstream.endpoint.scheme,
                 &upstream.endpoint.authority,
-                &upstream.region,
+                upstream.region.as_str(),
                 &d.cluster,
                 &secret.name,
                 &secret.config_source,
@@ -446,11 +446,13 @@ impl Registry {
     }
 
     /// When `member`'s entry refreshes next (`None` while a refresh runs).
+    #[cfg(test)]
     pub fn due(&self, member: MemberId) -> Option<Instant> {
         self.entries.get(&self.members.get(&member)?.key)?.due
     }
 
     /// Discoveries in the process.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -116,11 +116,10 @@ impl ConfigDiscovery {
         let mut upstreams: Vec<&Arc<Upstream>> = config.upstreams().collect();
         upstreams.sort_by(|a, b| a.name.cmp(&b.name));
         for u in upstreams {
-            let (Some(settings), Some(secret)) = (&u.discovery, config.secrets().get(u.secret))
-            else {
+            let Some(settings) = &u.discovery else {
                 continue;
             };
-            let Some(key) = DiscoveryKey::new(u, secret) else {
+            let Some(key) = DiscoveryKey::new(u, config.secret(u.secret)) else {
                 continue;
             };
             let event = slots.len() as u64;
@@ -169,11 +168,6 @@ impl ConfigDiscovery {
             this.sync_gauges(global, io, index);
         }
         Some(this)
-    }
-
-    /// The config's number in the process.
-    pub fn number(&self) -> u64 {
-        self.config
     }
 
     /// Leaves the registry (config destroy): another config of the same discovery takes over.
@@ -424,10 +418,10 @@ fn send(
         .map(|d| d.cluster.clone())
         .unwrap_or_default();
     let cache = credentials
-        .get(upstream.secret)
+        .get(upstream.secret.get())
         .ok_or("no credential cache for the upstream's secret")?;
     let creds = cache
-        .get(io.secret(upstream.secret))
+        .get(io.secret(upstream.secret.get()))
         .map_err(|e| format!("credentials: {e}"))?;
     let headers =
         signed_headers(request, upstream, &creds, SystemTime::now()).map_err(|e| e.to_string())?;

@@ -8,7 +8,6 @@ mod shared;
 mod stream;
 mod upstream_failure;
 
-pub use client_headers::must_not_reach_aws;
 pub use reply::LocalReply;
 pub use shared::SharedConfig;
 pub use stream::{BodyStatus, HeadersStatus, LambdaFilter, TrailersStatus};

@@ -4,23 +4,14 @@
 //! `:<qualifier>`: a bare name (`my-fn`), a partial ARN (`123456789012:function:my-fn`) and a
 //! full ARN (`arn:aws:lambda:us-east-1:123456789012:function:my-fn`).
 
-use std::fmt;
-
-/// Why a function name or qualifier was refused; the text is safe to show (no secrets).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameError(pub String);
-
-impl fmt::Display for NameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use super::name_error::NameError;
+use super::region::{arn_region, Region};
 
 /// A validated `FunctionName` for the Invoke API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionName {
     raw: String,
-    region: Option<String>,
+    region: Option<Region>,
     qualifier: Option<Qualifier>,
 }
 
@@ -29,27 +20,26 @@ pub struct FunctionName {
 pub struct Qualifier(String);
 
 const MAX_FUNCTION_NAME_LEN: usize = 170; // Invoke's FunctionName length limit
-const MAX_SHORT_NAME_LEN: usize = 64; // a function's own name
+pub(crate) const MAX_SHORT_NAME_LEN: usize = 64; // a function's own name
 const MAX_QUALIFIER_LEN: usize = 128;
 
 impl Qualifier {
     pub fn parse(value: &str) -> Result<Self, NameError> {
         if value.is_empty() {
-            return Err(NameError("must not be empty".into()));
+            return Err(NameError::Empty);
         }
         if value.len() > MAX_QUALIFIER_LEN {
-            return Err(NameError(format!(
-                "'{value}' is longer than {MAX_QUALIFIER_LEN} characters"
-            )));
+            return Err(NameError::TooLong {
+                value: value.to_owned(),
+                max: MAX_QUALIFIER_LEN,
+            });
         }
         let ok = value == "$LATEST"
             || value
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
-            return Err(NameError(format!(
-                "'{value}' is not $LATEST, a version number or an alias name ([A-Za-z0-9_-])"
-            )));
+            return Err(NameError::NotAQualifier(value.to_owned()));
         }
         Ok(Self(value.to_owned()))
     }
@@ -62,54 +52,53 @@ impl Qualifier {
 impl FunctionName {
     pub fn parse(value: &str) -> Result<Self, NameError> {
         if value.is_empty() {
-            return Err(NameError("must not be empty".into()));
+            return Err(NameError::Empty);
         }
         if value.len() > MAX_FUNCTION_NAME_LEN {
-            return Err(NameError(format!(
-                "'{value}' is longer than {MAX_FUNCTION_NAME_LEN} characters"
-            )));
+            return Err(NameError::TooLong {
+                value: value.to_owned(),
+                max: MAX_FUNCTION_NAME_LEN,
+            });
         }
         let parts: Vec<&str> = value.split(':').collect();
+        let arn_region =
+            |partition, region| arn_region(partition, region).map_err(|e| e.within(value));
         let (name, region, account, qualifier) = match parts.as_slice() {
             [name] => (*name, None, None, None),
             [name, q] => (*name, None, None, Some(*q)),
             [acct, "function", name] => (*name, None, Some(*acct), None),
             [acct, "function", name, q] => (*name, None, Some(*acct), Some(*q)),
-            ["arn", partition, "lambda", region, acct, "function", name] => {
-                check_partition(partition, region)
-                    .map_err(|e| NameError(format!("'{value}': {e}")))?;
-                (*name, Some(*region), Some(*acct), None)
-            }
-            ["arn", partition, "lambda", region, acct, "function", name, q] => {
-                check_partition(partition, region)
-                    .map_err(|e| NameError(format!("'{value}': {e}")))?;
-                (*name, Some(*region), Some(*acct), Some(*q))
-            }
-            _ => {
-                return Err(NameError(format!(
-                    "'{value}' is not a function name, a partial ARN \
-                     (ACCOUNT:function:NAME) or a full ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
-                )))
-            }
+            ["arn", partition, "lambda", region, acct, "function", name] => (
+                *name,
+                Some(arn_region(partition, region)?),
+                Some(*acct),
+                None,
+            ),
+            ["arn", partition, "lambda", region, acct, "function", name, q] => (
+                *name,
+                Some(arn_region(partition, region)?),
+                Some(*acct),
+                Some(*q),
+            ),
+            _ => return Err(NameError::NotAFunctionName(value.to_owned())),
         };
-        check_short_name(name).map_err(|e| NameError(format!("'{value}': {e}")))?;
+        check_short_name(name).map_err(|e| e.within(value))?;
         if let Some(acct) = account {
             if acct.len() != 12 || !acct.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(NameError(format!(
-                    "'{value}': account id '{acct}' is not 12 digits"
-                )));
+                return Err(NameError::AccountId(acct.to_owned()).within(value));
             }
         }
-        if let Some(region) = region {
-            check_region(region).map_err(|e| NameError(format!("'{value}': {e}")))?;
-        }
-        let qualifier = qualifier
-            .map(Qualifier::parse)
-            .transpose()
-            .map_err(|e| NameError(format!("'{value}': qualifier {e}")))?;
+        let qualifier =
+            qualifier
+                .map(Qualifier::parse)
+                .transpose()
+                .map_err(|e| NameError::InQualifier {
+                    value: value.to_owned(),
+                    part: Box::new(e),
+                })?;
         Ok(Self {
             raw: value.to_owned(),
-            region: region.map(str::to_owned),
+            region,
             qualifier,
         })
     }
@@ -120,8 +109,8 @@ impl FunctionName {
     }
 
     /// The region of a full ARN, if the name is one.
-    pub fn arn_region(&self) -> Option<&str> {
-        self.region.as_deref()
+    pub fn arn_region(&self) -> Option<&Region> {
+        self.region.as_ref()
     }
 
     /// A qualifier written into the name itself (`my-fn:live`).
@@ -130,107 +119,27 @@ impl FunctionName {
     }
 }
 
-/// An AWS partition: its ARN name and the DNS suffix of its service endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Partition {
-    pub id: &'static str,
-    pub dns_suffix: &'static str,
-    /// The start of every region code in it (`aws` takes the regions no other one claims).
-    region_prefix: &'static str,
+/// True for a function's own name (what `ListFunctions` returns as `FunctionName`) that
+/// `Invoke` accepts: the one rule for configured and discovered names alike.
+pub fn is_function_name(name: &str) -> bool {
+    check_short_name(name).is_ok()
 }
 
-/// The partitions of the AWS SDKs' `partitions.json`. Longer prefixes first: `us-isob-` must
-/// not be taken for `us-iso-`.
-const PARTITIONS: [Partition; 8] = [
-    Partition {
-        id: "aws-us-gov",
-        dns_suffix: "amazonaws.com",
-        region_prefix: "us-gov-",
-    },
-    Partition {
-        id: "aws-iso-b",
-        dns_suffix: "sc2s.sgov.gov",
-        region_prefix: "us-isob-",
-    },
-    Partition {
-        id: "aws-iso-f",
-        dns_suffix: "csp.hci.ic.gov",
-        region_prefix: "us-isof-",
-    },
-    Partition {
-        id: "aws-iso",
-        dns_suffix: "c2s.ic.gov",
-        region_prefix: "us-iso-",
-    },
-    Partition {
-        id: "aws-iso-e",
-        dns_suffix: "cloud.adc-e.uk",
-        region_prefix: "eu-isoe-",
-    },
-    Partition {
-        id: "aws-eusc",
-        dns_suffix: "amazonaws.eu",
-        region_prefix: "eusc-",
-    },
-    Partition {
-        id: "aws-cn",
-        dns_suffix: "amazonaws.com.cn",
-        region_prefix: "cn-",
-    },
-    Partition {
-        id: "aws",
-        dns_suffix: "amazonaws.com",
-        region_prefix: "",
-    },
-];
-
-/// The partition a (well-formed) region code belongs to; unknown prefixes are `aws`'s, as
-/// in the AWS SDKs.
-pub fn partition_of(region: &str) -> &'static Partition {
-    PARTITIONS
-        .iter()
-        .find(|p| region.starts_with(p.region_prefix))
-        .unwrap_or(&PARTITIONS[PARTITIONS.len() - 1])
-}
-
-fn check_partition(partition: &str, region: &str) -> Result<(), NameError> {
-    if !PARTITIONS.iter().any(|p| p.id == partition) {
-        let mut known: Vec<&str> = PARTITIONS.iter().map(|p| p.id).collect();
-        known.sort_unstable();
-        return Err(NameError(format!(
-            "ARN partition '{partition}' is not one of {}",
-            known.join(", ")
-        )));
-    }
-    check_region(region)?;
-    let expected = partition_of(region).id;
-    if partition != expected {
-        return Err(NameError(format!(
-            "ARN partition '{partition}' does not match region '{region}' (which is in '{expected}')"
-        )));
-    }
-    Ok(())
-}
-
+/// Invoke's `FunctionName` pattern (Lambda API reference) allows `[a-zA-Z0-9-_.]` in the
+/// function's own name, 1 to 64 characters.
 fn check_short_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() || name.len() > MAX_SHORT_NAME_LEN {
-        return Err(NameError(format!(
-            "the function's own name must have 1 to {MAX_SHORT_NAME_LEN} characters"
-        )));
+        return Err(NameError::ShortNameLength);
     }
     if name == "." || name == ".." {
         // Not a name a path segment can carry: HTTP clients and SigV4 normalize it away.
-        return Err(NameError(format!(
-            "function name '{name}' is not a valid name"
-        )));
+        return Err(NameError::DotSegment(name.to_owned()));
     }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        return Err(NameError(format!(
-            "function name '{name}' may only contain letters, digits, '-', '_' and '.'"
-        )));
+        return Err(NameError::ShortNameCharacters(name.to_owned()));
     }
     Ok(())
 }
@@ -257,29 +166,10 @@ pub fn shown_name(name: &str) -> String {
     out
 }
 
-/// Region codes look like `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`,
-/// `eusc-de-east-1`.
-pub fn check_region(region: &str) -> Result<(), NameError> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let well_formed = parts.len() >= 3
-        && (parts[0].len() == 2 || parts[0] == "eusc")
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty();
-    if well_formed {
-        Ok(())
-    } else {
-        Err(NameError(format!(
-            "'{region}' is not an AWS region code such as us-east-1"
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lambda::region::partition_of;
 
     #[test]
     fn accepts_the_three_documented_forms() {
@@ -311,7 +201,7 @@ mod tests {
             ),
             ("f:bad/qualifier", "qualifier"),
         ] {
-            let err = FunctionName::parse(bad).unwrap_err().0;
+            let err = FunctionName::parse(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
         assert!(FunctionName::parse(&"f".repeat(65)).is_err());
@@ -322,7 +212,7 @@ mod tests {
     fn full_arn_exposes_region_and_qualifier() {
         let f =
             FunctionName::parse("arn:aws:lambda:eu-west-1:123456789012:function:f:live").unwrap();
-        assert_eq!(f.arn_region(), Some("eu-west-1"));
+        assert_eq!(f.arn_region().map(Region::as_str), Some("eu-west-1"));
         assert_eq!(f.embedded_qualifier().map(Qualifier::as_str), Some("live"));
     }
 
@@ -378,7 +268,7 @@ mod tests {
                 "aws-us-gov",
             ),
         ] {
-            let err = FunctionName::parse(bad).unwrap_err().0;
+            let err = FunctionName::parse(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
         assert_eq!(
@@ -402,21 +292,5 @@ mod tests {
             shown_name(&"x".repeat(MAX_SHOWN_NAME_CHARS)).len(),
             MAX_SHOWN_NAME_CHARS
         );
-    }
-
-    #[test]
-    fn region_rules() {
-        for ok in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "cn-north-1",
-            "eusc-de-east-1",
-        ] {
-            assert!(check_region(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "us-east", "US-EAST-1", "useast1", "us--1", "us-east-x"] {
-            assert!(check_region(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -5,14 +5,17 @@ pub mod aws_error;
 pub mod events;
 mod function_name;
 mod invoke;
+mod name_error;
 mod options;
+mod region;
 pub mod unwrap;
 
-pub use function_name::{
-    check_region as check_region_code, partition_of, shown_name, FunctionName, NameError, Qualifier,
-};
-pub use invoke::{invoke_path, LAMBDA_ASYNC_PAYLOAD_LIMIT, LAMBDA_SYNC_PAYLOAD_LIMIT};
+pub(crate) use function_name::{is_function_name, shown_name};
+pub use function_name::{FunctionName, Qualifier};
+pub(crate) use invoke::{invoke_path, LAMBDA_ASYNC_PAYLOAD_LIMIT, LAMBDA_SYNC_PAYLOAD_LIMIT};
+pub use name_error::NameError;
+pub(crate) use options::encode_client_context;
 pub use options::{
-    encode_client_context, InvocationType, InvokeOptions, InvokeOverrides, LogType, RequestFormat,
-    ResponseFormat,
+    InvocationType, InvokeOptions, InvokeOverrides, LogType, RequestFormat, ResponseFormat,
 };
+pub use region::{Partition, Region};

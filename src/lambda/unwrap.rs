@@ -2,6 +2,7 @@
 //! response it describes.
 
 use std::collections::HashSet;
+use std::fmt;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -20,8 +21,63 @@ pub struct HttpResponse {
 }
 
 /// The function's result could not be read as an HTTP response (a bug in the function).
+/// Names and values are kept as shown (capped, escaped), never what follows a bad byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnwrapError(pub String);
+pub enum UnwrapError {
+    NotDescribed,
+    /// serde's reason.
+    Malformed(String),
+    MultiValueNotAList(String),
+    NotBase64,
+    InterimStatus(u64),
+    NotAStatus(String),
+    EmptyHeaderName,
+    /// The valid start of the name, the first bad byte and its offset.
+    HeaderNameNotAToken {
+        start: String,
+        byte: u8,
+        offset: usize,
+    },
+    HeaderNotAString(String),
+    HeaderControlCharacter {
+        name: String,
+        byte: u8,
+    },
+}
+
+impl fmt::Display for UnwrapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotDescribed => {
+                f.write_str("the function's result is not a JSON object with a statusCode")
+            }
+            Self::Malformed(e) => write!(f, "the function's result is malformed: {e}"),
+            Self::MultiValueNotAList(name) => write!(f, "multiValueHeaders.{name} is not a list"),
+            Self::NotBase64 => f.write_str("body is marked isBase64Encoded but is not base64"),
+            Self::InterimStatus(s) => write!(
+                f,
+                "statusCode {s} is an interim (1xx) status; a function must answer with 200-599"
+            ),
+            Self::NotAStatus(v) => write!(f, "statusCode {v} is not an HTTP status (200-599)"),
+            Self::EmptyHeaderName => f.write_str("a header name is empty"),
+            Self::HeaderNameNotAToken {
+                start,
+                byte,
+                offset,
+            } => write!(
+                f,
+                "header name {start} is not an HTTP token: byte 0x{byte:02x} at offset {offset}"
+            ),
+            Self::HeaderNotAString(name) => write!(f, "header {name} is not a string"),
+            Self::HeaderControlCharacter { name, byte } => write!(
+                f,
+                "header {name} has a control character (0x{byte:02x}) in its value"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UnwrapError {}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,13 +129,11 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
                 body: payload.to_vec(),
             })
         } else {
-            Err(UnwrapError(
-                "the function's result is not a JSON object with a statusCode".into(),
-            ))
+            Err(UnwrapError::NotDescribed)
         };
     }
     let d: Described = serde_json::from_value(parsed.unwrap_or_default())
-        .map_err(|e| UnwrapError(format!("the function's result is malformed: {e}")))?;
+        .map_err(|e| UnwrapError::Malformed(e.to_string()))?;
     let status = final_status(&d.status_code)?;
     let mut headers = Vec::new();
     for (k, v) in d.headers.iter().flatten() {
@@ -90,10 +144,7 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
     for (k, v) in d.multi_value_headers.iter().flatten() {
         let name = field_name(k)?;
         let Value::Array(values) = v else {
-            return Err(UnwrapError(format!(
-                "multiValueHeaders.{} is not a list",
-                shown(k)
-            )));
+            return Err(UnwrapError::MultiValueNotAList(shown(k)));
         };
         let values = values
             .iter()
@@ -126,7 +177,7 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) if is_base64 => base64::engine::general_purpose::STANDARD
             .decode(s.as_bytes())
-            .map_err(|_| UnwrapError("body is marked isBase64Encoded but is not base64".into()))?,
+            .map_err(|_| UnwrapError::NotBase64)?,
         Some(Value::String(s)) => s.into_bytes(),
         Some(other) => other.to_string().into_bytes(),
     };
@@ -149,13 +200,8 @@ fn final_status(v: &Value) -> Result<u32, UnwrapError> {
     };
     match status {
         Some(s @ 200..=599) => Ok(s as u32),
-        Some(s @ 100..=199) => Err(UnwrapError(format!(
-            "statusCode {s} is an interim (1xx) status; a function must answer with 200-599"
-        ))),
-        _ => Err(UnwrapError(format!(
-            "statusCode {} is not an HTTP status (200-599)",
-            shown(&v.to_string())
-        ))),
+        Some(s @ 100..=199) => Err(UnwrapError::InterimStatus(s)),
+        _ => Err(UnwrapError::NotAStatus(shown(&v.to_string()))),
     }
 }
 
@@ -164,12 +210,12 @@ fn final_status(v: &Value) -> Result<u32, UnwrapError> {
 fn field_name(name: &str) -> Result<String, UnwrapError> {
     match name.bytes().position(|b| !is_tchar(b)) {
         None if !name.is_empty() => Ok(name.to_ascii_lowercase()),
-        None => Err(UnwrapError("a header name is empty".into())),
-        Some(i) => Err(UnwrapError(format!(
-            "header name {} is not an HTTP token: byte 0x{:02x} at offset {i}",
-            shown(&name[..i]),
-            name.as_bytes()[i]
-        ))),
+        None => Err(UnwrapError::EmptyHeaderName),
+        Some(i) => Err(UnwrapError::HeaderNameNotAToken {
+            start: shown(&name[..i]),
+            byte: name.as_bytes()[i],
+            offset: i,
+        }),
     }
 }
 
@@ -185,18 +231,13 @@ fn field_value(name: &str, v: &Value) -> Result<String, UnwrapError> {
         Value::String(s) => s.as_str(),
         Value::Number(n) => return Ok(n.to_string()),
         Value::Bool(b) => return Ok(b.to_string()),
-        _ => {
-            return Err(UnwrapError(format!(
-                "header {} is not a string",
-                shown(name)
-            )))
-        }
+        _ => return Err(UnwrapError::HeaderNotAString(shown(name))),
     };
     if let Some(b) = s.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(UnwrapError(format!(
-            "header {} has a control character (0x{b:02x}) in its value",
-            shown(name)
-        )));
+        return Err(UnwrapError::HeaderControlCharacter {
+            name: shown(name),
+            byte: b,
+        });
     }
     Ok(s.trim_matches([' ', '\t']).to_owned())
 }
@@ -319,10 +360,13 @@ mod tests {
             ] {
                 let e = unwrap(RequestFormat::ApigwV1, body.to_string().as_bytes()).unwrap_err();
                 assert!(
-                    e.0.contains("not an HTTP token") || e.0.contains("empty"),
+                    e.to_string().contains("not an HTTP token") || e.to_string().contains("empty"),
                     "{name:?}: {e:?}"
                 );
-                assert!(!e.0.contains("Set-Cookie") && !e.0.contains('\r'), "{e:?}");
+                assert!(
+                    !e.to_string().contains("Set-Cookie") && !e.to_string().contains('\r'),
+                    "{e:?}"
+                );
             }
         }
         // Every tchar is fine, and names are sent in lower case.
@@ -342,7 +386,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             r#"header name "X-A" is not an HTTP token: byte 0x3a at offset 3"#
         );
         let e = unwrap(
@@ -351,7 +395,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             r#"header "x" has a control character (0x0d) in its value"#
         );
     }
@@ -367,7 +411,10 @@ mod tests {
                 serde_json::json!({"statusCode": 200, "cookies": [value]}),
             ] {
                 let e = unwrap(RequestFormat::ApigwV2, body.to_string().as_bytes()).unwrap_err();
-                assert!(e.0.contains("control character"), "{value:?}: {e:?}");
+                assert!(
+                    e.to_string().contains("control character"),
+                    "{value:?}: {e:?}"
+                );
             }
         }
         let r = unwrap(
@@ -410,11 +457,11 @@ mod tests {
             "100", "101", "103", "199", "99", "600", "0", "-200", "\"2xx\"", "200.5", "null",
         ] {
             let e = status_of(&format!(r#"{{"statusCode":{s}}}"#)).unwrap_err();
-            assert!(e.0.contains("200-599"), "{s}: {e:?}");
+            assert!(e.to_string().contains("200-599"), "{s}: {e:?}");
         }
         assert!(status_of(r#"{"statusCode":101}"#)
             .unwrap_err()
-            .0
+            .to_string()
             .contains("interim"));
         for s in [200, 299, 404, 599] {
             assert_eq!(status_of(&format!(r#"{{"statusCode":{s}}}"#)).unwrap(), s);

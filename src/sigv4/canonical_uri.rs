@@ -94,9 +94,7 @@ pub fn write_canonical_path(
             ".." => n = n.saturating_sub(1),
             s => {
                 if n == MAX_PATH_SEGMENTS {
-                    return Err(SignError::new(
-                        "the path has too many segments to normalize",
-                    ));
+                    return Err(SignError::TooManyPathSegments);
                 }
                 kept[n] = s;
                 n += 1;
@@ -228,7 +226,7 @@ pub fn write_canonical_query(query: &str, sink: &mut impl Sink) -> Result<(), Si
     // Empty pieces (`a=1&&b=2`) are no parameter, as in form decoding.
     for piece in query.split('&').filter(|p| !p.is_empty()) {
         if n == MAX_QUERY_PARAMS {
-            return Err(SignError::new("the query has too many parameters to sign"));
+            return Err(SignError::TooManyQueryParameters);
         }
         params[n] = piece.split_once('=').unwrap_or((piece, ""));
         n += 1;

@@ -132,17 +132,13 @@ impl<'a> HeaderSet<'a> {
     /// can be sent (no control character but tab).
     pub fn push_from_caller(&mut self, name: &'a str, value: &'a str) -> Result<(), SignError> {
         if !is_token(name) {
-            return Err(SignError::new("a header to sign has an invalid name"));
+            return Err(SignError::InvalidHeaderName);
         }
         if let Some(own) = SET_BY_SIGNER.iter().find(|n| n.eq_ignore_ascii_case(name)) {
-            return Err(SignError(format!(
-                "'{own}' is set by the signer, not the caller"
-            )));
+            return Err(SignError::SetBySigner(own));
         }
         if has_control_byte(value.as_bytes()) {
-            return Err(SignError(format!(
-                "the value of '{name}' has a control character"
-            )));
+            return Err(SignError::ControlCharacter(name.to_owned()));
         }
         self.push(name, value)
     }
@@ -150,7 +146,7 @@ impl<'a> HeaderSet<'a> {
     /// A header the signer adds (lower-case name, plain value).
     pub fn push(&mut self, name: &'a str, value: &'a str) -> Result<(), SignError> {
         if self.len == MAX_SIGNED_HEADERS {
-            return Err(SignError::new("too many headers to sign"));
+            return Err(SignError::TooManyHeaders);
         }
         self.entries[self.len] = (name, value);
         self.len += 1;

@@ -145,7 +145,7 @@ fn sign_recording<'a>(
     mut texts: Option<&mut StageTexts>,
 ) -> Result<Signed<'a>, SignError> {
     if req.method.is_empty() || !req.method.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(SignError::new("the method is not an upper-case token"));
+        return Err(SignError::MethodNotAToken);
     }
     let amz_date = amz_datetime(req.time);
     let mut date = [0u8; 8];

@@ -4,7 +4,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::json;
 
 use super::*;
-use crate::discovery::glob::Glob;
+use crate::config::Glob;
 use crate::discovery::lambda_api::PAGE_SIZE;
 
 /// An in-memory account answering the three listings like Lambda does: `PAGE_SIZE` per page,
@@ -517,7 +517,7 @@ fn a_reusing_refresh_lists_aliases_of_new_functions_only() {
     let s = settings(true, true);
     let (r, res) = run(&mut a, &s);
     res.unwrap();
-    let previous = Arc::new(crate::discovery::Snapshot {
+    let previous = Arc::new(crate::discovery::table::Snapshot {
         set: r.finish().unwrap(),
         refreshed_at: std::time::SystemTime::UNIX_EPOCH,
     });
@@ -557,4 +557,18 @@ fn a_reusing_refresh_lists_aliases_of_new_functions_only() {
             "orders:live"
         ]
     );
+}
+
+#[test]
+fn listed_names_follow_the_invoke_rule_dots_included() {
+    // Invoke's FunctionName pattern allows '.' in the function's own name; `.` and `..` alone
+    // are path segments that clients and SigV4 normalize away.
+    let mut r = Refresh::new(&settings(false, false));
+    r.on_response(
+        200,
+        br#"{"Functions":[{"FunctionName":"orders.v2"},{"FunctionName":"."},{"FunctionName":".."}]}"#,
+    )
+    .unwrap();
+    assert_eq!(r.skipped_invalid(), 2);
+    assert_eq!(names(&r.finish().unwrap()), ["orders.v2"]);
 }

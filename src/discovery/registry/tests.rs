@@ -376,7 +376,7 @@ fn jitter_differs_between_processes_and_stays_within_bounds() {
     let mut lo = Duration::MAX;
     let mut hi = Duration::ZERO;
     for _ in 0..1000 {
-        let d = crate::discovery::spread(interval, a.next_u64());
+        let d = crate::discovery::backoff::spread(interval, a.next_u64());
         lo = lo.min(d);
         hi = hi.max(d);
     }
@@ -400,7 +400,7 @@ fn the_key_covers_the_identity_and_not_the_interval() {
         );
         let c = FilterConfig::from_json(doc.as_bytes()).unwrap();
         let u = c.upstream("acct").unwrap();
-        DiscoveryKey::new(u, &c.secrets()[u.secret]).unwrap()
+        DiscoveryKey::new(u, c.secret(u.secret)).unwrap()
     };
     let base = key(
         r#"{"enabled":true,"cluster":"c","refresh_interval":"5s"}"#,

@@ -264,7 +264,7 @@ impl LambdaFilter {
             request,
             &body,
             &EventContext {
-                region: &upstream.region,
+                region: upstream.region.as_str(),
                 time: host.now(),
             },
         )
@@ -280,11 +280,11 @@ impl LambdaFilter {
         payload_hex: &str,
         payload_len: u64,
     ) -> Result<(), LocalReply> {
-        let secret = &self.shared.config.secrets()[upstream.secret];
+        let secret = self.shared.config.secret(upstream.secret);
         let creds = host
-            .secret(upstream.secret)
+            .secret(upstream.secret.get())
             .ok_or(crate::credentials::CredentialsError::Unavailable)
-            .and_then(|bytes| self.shared.credentials[upstream.secret].get(bytes))
+            .and_then(|bytes| self.shared.credentials[upstream.secret.get()].get(bytes))
             .map_err(|e| {
                 let message = format!(
                     "no usable AWS credentials for upstream '{}' (secret '{}'): {e}",
@@ -335,7 +335,7 @@ impl LambdaFilter {
             payload_sha256_hex: payload_hex,
             // Lambda accepts it, and it binds the body to the signature.
             send_content_sha256: true,
-            region: &upstream.region,
+            region: upstream.region.as_str(),
             service: LAMBDA_SERVICE,
             time: host.now(),
             normalize_path: true,

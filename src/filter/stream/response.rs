@@ -100,7 +100,7 @@ impl LambdaFilter {
                 Ok(r) => (r.status, r.headers, r.body),
                 Err(e) => {
                     host.increment(Counter::FunctionErrors);
-                    let reply = LocalReply::new(502, "malformed_function_response", e.0);
+                    let reply = LocalReply::new(502, "malformed_function_response", e.to_string());
                     (
                         502,
                         vec![("content-type".into(), "application/json".into())],

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::error::{err, ConfigError};
 use super::glob::{Glob, NameFilter};
-use crate::config::ConfigError;
+use crate::field_path;
 
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// Below this the account's ListFunctions quota (15 requests/s) is spent on polling.
@@ -82,13 +83,6 @@ impl Default for DiscoverySettings {
     }
 }
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
 /// Parses the value of a `discovery` key. `at` is the path up to it, dot included
 /// (`"upstreams[0].spec."`, or `"spec."` for the single-upstream document), so errors name
 /// fields such as `upstreams[0].spec.discovery.refresh_interval`. `null` means "not set".
@@ -99,15 +93,8 @@ pub fn parse_discovery(
     let here = format!("{at}discovery");
     let raw: RawDiscovery = match value {
         serde_json::Value::Null => RawDiscovery::default(),
-        serde_json::Value::Object(_) => serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                here.clone()
-            } else {
-                format!("{here}.{path}")
-            };
-            err(field, e.into_inner().to_string())
-        })?,
+        serde_json::Value::Object(_) => field_path::deserialize(value)
+            .map_err(|e| err(field_path::join(&here, e.path()), e.message()))?,
         _ => return Err(err(here, "must be an object such as {\"enabled\": true}")),
     };
 

@@ -16,7 +16,7 @@ pub struct Glob(Box<str>);
 const MAX_PATTERN_LEN: usize = 256;
 
 impl Glob {
-    /// Accepts `[A-Za-z0-9_-]`, `*` and `?`; the error text names the offending character.
+    /// Accepts `[A-Za-z0-9_.-]` (the characters of a function's own name), `*` and `?`; the error text names the offending character.
     pub fn parse(pattern: &str) -> Result<Self, String> {
         if pattern.is_empty() {
             return Err("must not be empty (use \"*\" for every function)".into());
@@ -28,11 +28,11 @@ impl Glob {
         }
         if let Some(bad) = pattern
             .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '?')))
+            .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*' | '?')))
         {
             return Err(format!(
                 "'{pattern}' contains '{bad}': a function-name glob may only use letters, \
-                 digits, '-', '_' and the wildcards '*' and '?'"
+                 digits, '-', '_', '.' and the wildcards '*' and '?'"
             ));
         }
         Ok(Self(pattern.into()))
@@ -161,6 +161,10 @@ mod tests {
         assert!(Glob::parse("fn name").is_err());
         assert!(Glob::parse(&"*".repeat(MAX_PATTERN_LEN + 1)).is_err());
         assert!(Glob::parse("Orders_v2-*?").is_ok());
+        assert!(
+            Glob::parse("orders.v2-*").unwrap().matches("orders.v2-eu"),
+            "dots as in names"
+        );
     }
 
     #[test]
