@@ -27,8 +27,8 @@
 //! - [`filter`]: the per-stream state machine. Uses `discovery`, `host`, `config`, `sigv4`,
 //!   `credentials`, `lambda`.
 //! - [`discovery`]: which functions an upstream's account offers, listed through signed
-//!   Lambda API GETs and refreshed periodically. Uses `config`, `sigv4`, `credentials`,
-//!   `lambda`.
+//!   Lambda API GETs and refreshed periodically. Uses `config`, `host` (its log levels),
+//!   `sigv4`, `credentials`, `lambda`.
 //! - [`host`]: the narrow interface the filter needs from Envoy, with a fake for tests. Uses
 //!   `config`.
 //! - [`config`]: raw serde documents (shaped after the Gloo AWS upstream) → validated config,
@@ -39,7 +39,8 @@
 //!   request, events, and reading responses and AWS errors. Uses `clock`.
 //! - [`credentials`]: the seed's secret format, parsed without ever echoing secret bytes.
 //! - `clock`: the timestamp formats AWS wants, without a date library; `field_path`: serde
-//!   errors with the path of the failing field.
+//!   errors with the path of the failing field; `http_field`: RFC 9110 token syntax (used by
+//!   `sigv4` and `lambda`).
 
 pub(crate) mod abi;
 mod clock;
@@ -49,5 +50,6 @@ pub mod discovery;
 mod field_path;
 pub mod filter;
 pub mod host;
+mod http_field;
 pub mod lambda;
 pub mod sigv4;

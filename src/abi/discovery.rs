@@ -11,10 +11,10 @@ use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr, HttpHead
 use super::log::envoy_log;
 use super::metrics::DiscoveryMetrics;
 use crate::discovery::{
-    global, CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, LogLevel,
-    Wake,
+    global, CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, Wake,
 };
 use crate::filter::SharedConfig;
+use crate::host::LogLevel;
 
 /// A listing that got no answer in this time counts as a transport failure.
 const CALLOUT_TIMEOUT_MS: u64 = 10_000;

@@ -41,7 +41,7 @@ pub use lambda_api::{
 };
 pub(crate) use registry::{global, Wake};
 pub(crate) use runtime::{
-    CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, LogLevel,
+    CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo,
 };
 #[cfg(test)] // the filter's tests build sets by hand
 pub(crate) use set::DiscoveredSet;

@@ -21,6 +21,7 @@ use super::supervise::panic_message;
 use super::table::{FunctionTable, Snapshot, TableState};
 use crate::config::{FilterConfig, Upstream};
 use crate::credentials::CredentialCache;
+use crate::host::LogLevel;
 
 /// Counters discovery increments (labels in brackets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,14 +49,6 @@ pub enum DiscoveryGauge {
     Configs,
     /// `[upstream]`: the number of the filter config that polls (1, 2, … in load order).
     PollerConfig,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Debug,
-    Info,
-    Warn,
-    Error,
 }
 
 /// What discovery needs from the config it runs in, during one main-thread hook.

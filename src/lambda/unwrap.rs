@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::RequestFormat;
+use crate::http_field::is_tchar;
 
 /// An HTTP response described by the function, already checked: a final status, header names
 /// that are RFC 9110 tokens (lower case), values that are field-content, no framing or
@@ -217,10 +218,6 @@ fn field_name(name: &str) -> Result<String, UnwrapError> {
             offset: i,
         }),
     }
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A header value must be RFC 9110 field-content: visible characters, spaces and tabs inside,

@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 
 use super::error::SignError;
 use super::sink::Sink;
+use crate::http_field::is_token;
 
 /// Room for every header an Invoke or a listing signs, and for the AWS test suite's.
 pub const MAX_SIGNED_HEADERS: usize = 16;
@@ -27,39 +28,6 @@ pub struct HeaderSet<'a> {
     len: usize,
     /// Every name is lower case already (always so on the request path): plain comparisons.
     all_lower: bool,
-}
-
-/// RFC 9110's token bytes, as a table: every signed name is checked on every request.
-const TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        b += 1;
-    }
-    table
-};
-
-fn is_token(name: &str) -> bool {
-    !name.is_empty() && name.bytes().fold(true, |ok, b| ok & TOKEN[usize::from(b)])
 }
 
 /// A byte below 0x20 but tab, or DEL. Written without early exit so that it vectorizes: the
