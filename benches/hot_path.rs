@@ -14,9 +14,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use envoy_lambda::credentials::AwsCredentials;
-use envoy_lambda::sigv4::{sign, PayloadHasher, RequestToSign, LAMBDA_SERVICE};
+use envoy_lambda::sigv4::{LAMBDA_SERVICE, PayloadHasher, RequestToSign, sign};
 use sha2::{Digest, Sha256};
 
 const SIZES: [(&str, usize); 4] = [

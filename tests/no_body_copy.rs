@@ -14,7 +14,7 @@ use envoy_lambda::config::{FilterConfig, FunctionRef, RouteTarget};
 use envoy_lambda::filter::{BodyStatus, HeadersStatus, LambdaFilter, SharedConfig};
 use envoy_lambda::host::{Body, Counter, Direction, Host, LogLevel};
 use envoy_lambda::lambda::InvokeOverrides;
-use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;

@@ -8,7 +8,7 @@ use envoy_lambda::credentials::AwsCredentials;
 use envoy_lambda::discovery::{parse_aliases_page, parse_functions_page, parse_versions_page};
 use envoy_lambda::lambda::api_error::map_api_error;
 use envoy_lambda::lambda::aws_error::AwsError;
-use envoy_lambda::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
+use envoy_lambda::lambda::events::{ChunkedBody, EventContext, HttpRequest, build_event};
 use envoy_lambda::lambda::unwrap::unwrap;
 use envoy_lambda::lambda::{FunctionName, Qualifier, RequestFormat};
 use proptest::prelude::*;

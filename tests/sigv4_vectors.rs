@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use envoy_lambda::credentials::AwsCredentials;
-use envoy_lambda::sigv4::{sign, sign_stages, RequestToSign, LAMBDA_SERVICE};
+use envoy_lambda::sigv4::{LAMBDA_SERVICE, RequestToSign, sign, sign_stages};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 

@@ -3,15 +3,15 @@
 //! main-thread hook (secrets, callouts, stats, log). Who polls, hand-over between configs,
 //! carry-over of the table, panic recovery and jitter are in `crate::discovery` (safe code).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::envoy_buffer::EnvoyBuffer;
 use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
 use super::metrics::DiscoveryMetrics;
 use crate::discovery::{
-    global, CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, Wake,
+    CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, Wake, global,
 };
 use crate::filter::SharedConfig;
 use crate::host::LogLevel;

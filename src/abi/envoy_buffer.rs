@@ -142,8 +142,7 @@ mod tests {
         assert_eq!(key.as_slice(), k);
         assert_eq!(value.to_str(), Some("application/json"));
         // SAFETY: an empty buffer is a null pointer.
-        assert!(unsafe { EnvoyBuffer::new(&header, Buffer::EMPTY) }
-            .as_slice()
-            .is_empty());
+        let empty = unsafe { EnvoyBuffer::new(&header, Buffer::EMPTY) };
+        assert!(empty.as_slice().is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! The panic boundary: no panic may unwind into Envoy (that would abort the process, or worse).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::ffi;
 use super::log::envoy_log;

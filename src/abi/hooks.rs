@@ -10,7 +10,7 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::config_handle::ConfigHandle;
-use super::envoy_buffer::{slice_or_empty, EnvoyBuffer, HookCall};
+use super::envoy_buffer::{EnvoyBuffer, HookCall, slice_or_empty};
 use super::ffi::{
     self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, FilterEnvoyPtr, FilterModulePtr, HttpHeader,
     PerRouteConfigModulePtr,
@@ -18,7 +18,7 @@ use super::ffi::{
 use super::guard::guard;
 use super::log::envoy_log;
 use super::route_config;
-use super::stream_handle::{with_stream, StreamHandle};
+use super::stream_handle::{StreamHandle, with_stream};
 use crate::config::RouteTarget;
 use crate::filter::{BodyStatus, HeadersStatus, TrailersStatus};
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::error::{err, ConfigError};
+use super::error::{ConfigError, err};
 use super::glob::{Glob, NameFilter};
 use crate::field_path;
 
@@ -131,7 +131,7 @@ pub fn parse_discovery(
             return Err(err(
                 format!("{here}.include"),
                 "must list at least one pattern; leave it out to include every function",
-            ))
+            ));
         }
         Some(list) => Some(globs(&list, &format!("{here}.include"))?),
     };
@@ -169,15 +169,15 @@ fn refresh_interval(value: &serde_json::Value) -> Result<Duration, String> {
             Some(secs) => Duration::from_secs(secs),
             None => {
                 return Err(format!(
-                "{n} is not a whole, non-negative number of seconds; write e.g. 30 or \"1500ms\""
-            ))
+                    "{n} is not a whole, non-negative number of seconds; write e.g. 30 or \"1500ms\""
+                ));
             }
         },
         other => {
             return Err(format!(
                 "{other} is not a duration: write a string such as \"30s\", \"500ms\", \"2m\", \
                  or an integer number of seconds"
-            ))
+            ));
         }
     };
     if d < MIN_REFRESH_INTERVAL {

@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use super::discovery::{parse_discovery, DiscoverySettings};
+use super::PathTemplate;
+use super::discovery::{DiscoverySettings, parse_discovery};
 use super::duplicate_keys::first_duplicate_key;
-use super::error::{err, ConfigError};
+use super::error::{ConfigError, err};
 use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawUpstream};
 use super::unresolved::UnresolvedNames;
-use super::PathTemplate;
 use crate::field_path;
 use crate::lambda::{
-    encode_client_context, invoke_path, FunctionName, InvocationType, InvokeOptions,
-    InvokeOverrides, LogType, Qualifier, Region, RequestFormat, ResponseFormat,
+    FunctionName, InvocationType, InvokeOptions, InvokeOverrides, LogType, Qualifier, Region,
+    RequestFormat, ResponseFormat, encode_client_context, invoke_path,
 };
 
 /// The whole filter config: upstreams by name, and the distinct secrets they reference.
@@ -185,7 +185,7 @@ impl FilterConfig {
                 return Err(err(
                     format!("{at}spec.secret_source"),
                     "must be an Envoy ConfigSource object, e.g. {\"path_config_source\":{\"path\":\"/etc/envoy/sds.yaml\"}}",
-                ))
+                ));
             }
         };
         let secret = self.secret_index(SecretRef {
@@ -259,7 +259,7 @@ fn validate_endpoint(
             return Err(err(
                 format!("{at}spec.endpoint.scheme"),
                 format!("'{other}' is not http or https"),
-            ))
+            ));
         }
     };
     let host_ok = !raw.host.is_empty()
@@ -278,7 +278,7 @@ fn validate_endpoint(
             return Err(err(
                 format!("{at}spec.endpoint.port"),
                 "must be between 1 and 65535",
-            ))
+            ));
         }
         Some(p) if p != default_port => format!("{}:{p}", raw.host),
         _ => raw.host,
@@ -346,26 +346,27 @@ impl RouteTarget {
         let doc = parse_object(bytes, "per-route filter_config")?;
         let raw: RawRouteTarget = deserialize(serde_json::Value::Object(doc))?;
         check_name(&raw.upstream, "upstream")?;
-        let function =
-            match (raw.function, raw.path_template) {
-                (Some(f), None) => {
-                    check_name(&f, "function")?;
-                    FunctionRef::Named(f)
-                }
-                (None, Some(t)) => FunctionRef::FromPath(
-                    PathTemplate::parse(&t).map_err(|m| err("path_template", m))?,
-                ),
-                (Some(_), Some(_)) => {
-                    return Err(err(
-                        "path_template",
-                        "give either function or path_template, not both",
-                    ))
-                }
-                (None, None) => return Err(err(
+        let function = match (raw.function, raw.path_template) {
+            (Some(f), None) => {
+                check_name(&f, "function")?;
+                FunctionRef::Named(f)
+            }
+            (None, Some(t)) => {
+                FunctionRef::FromPath(PathTemplate::parse(&t).map_err(|m| err("path_template", m))?)
+            }
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "path_template",
+                    "give either function or path_template, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(err(
                     "function",
                     "missing: name a function, or give a path_template such as /lambda/{function}",
-                )),
-            };
+                ));
+            }
+        };
         let overrides = invoke_overrides(
             raw.invocation_type,
             raw.log_type,
@@ -618,11 +619,11 @@ mod tests {
             assert!(e.to_string().starts_with(field), "{e}");
         }
         // serde's own text names the unknown field too.
-        assert!(reject(
-            r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","colour":1}}"#
-        )
-        .message
-        .contains("colour"));
+        assert!(
+            reject(r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","colour":1}}"#)
+                .message
+                .contains("colour")
+        );
     }
 
     #[test]

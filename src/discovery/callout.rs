@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use super::ApiRequest;
 use crate::config::Upstream;
 use crate::credentials::AwsCredentials;
-use crate::sigv4::{sign, RequestToSign, SignError, LAMBDA_SERVICE};
+use crate::sigv4::{LAMBDA_SERVICE, RequestToSign, SignError, sign};
 
 /// SHA-256 of the empty body: listings are GETs.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

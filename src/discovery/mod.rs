@@ -36,10 +36,10 @@ mod table;
 
 pub(crate) use lambda_api::ApiRequest;
 pub use lambda_api::{
-    parse_aliases_page, parse_functions_page, parse_versions_page, AliasSummary, FunctionSummary,
-    Page, PageError, VersionSummary,
+    AliasSummary, FunctionSummary, Page, PageError, VersionSummary, parse_aliases_page,
+    parse_functions_page, parse_versions_page,
 };
-pub(crate) use registry::{global, Wake};
+pub(crate) use registry::{Wake, global};
 pub(crate) use runtime::{
     CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo,
 };

@@ -35,15 +35,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::lambda_api::{
-    classify_status, parse_aliases_page, parse_functions_page, parse_versions_page, ApiCall,
-    ApiRequest, PageError, StatusClass,
+    ApiCall, ApiRequest, PageError, StatusClass, classify_status, parse_aliases_page,
+    parse_functions_page, parse_versions_page,
 };
 use super::set::DiscoveredSet;
 use super::table::Snapshot;
 use crate::config::DiscoverySettings;
 use crate::config::NameFilter;
-use crate::lambda::aws_error::AwsError;
 use crate::lambda::Qualifier;
+use crate::lambda::aws_error::AwsError;
 
 /// Guards against a misbehaving endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

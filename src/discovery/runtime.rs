@@ -9,14 +9,14 @@
 //! bug in parsing a page cannot end discovery for good.
 
 use std::collections::HashSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::callout::signed_headers;
 use super::driver::{Outcome, Report, Step};
 use super::lambda_api::ApiRequest;
-use super::registry::{DiscoveryKey, Global, Joiner, MemberId, Polling, Wake, SYNC_EVENT};
+use super::registry::{DiscoveryKey, Global, Joiner, MemberId, Polling, SYNC_EVENT, Wake};
 use super::supervise::panic_message;
 use super::table::{FunctionTable, Snapshot, TableState};
 use crate::config::{FilterConfig, Upstream};

@@ -4,7 +4,7 @@
 //! line a minute, not a spinning thread, and a bug that panics once costs one turn.
 
 use std::ops::ControlFlow;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use super::backoff::Backoff;

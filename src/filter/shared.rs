@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::log_pace::{PacedLogs, AWS_ERROR_LOG_PERIOD};
+use super::log_pace::{AWS_ERROR_LOG_PERIOD, PacedLogs};
 use crate::config::FilterConfig;
 use crate::credentials::CredentialCache;
 use crate::discovery::FunctionTable;

@@ -295,7 +295,9 @@ mod tests {
             ),
         });
         let e = AwsError::read(
-            Some("InvalidSignatureException:http://internal.amazon.com/coral/com.amazon.coral.service/"),
+            Some(
+                "InvalidSignatureException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+            ),
             body.to_string().as_bytes(),
         );
         assert_eq!(e.kind.as_deref(), Some("InvalidSignatureException"));
@@ -341,7 +343,12 @@ mod tests {
         let body = br#"{"Type":"User","Message":"User: arn:aws:sts::123456789012:assumed-role/gateway-role/i-0abc is not authorized to perform: lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:123456789012:function:orders because no identity-based policy allows the lambda:InvokeFunction action"}"#;
         let e = AwsError::read(Some("AccessDeniedException"), body);
         let m = e.message.unwrap();
-        assert!(m.starts_with("User: arn:aws:sts::123456789012:assumed-role/gateway-role/i-0abc is not authorized"), "{m}");
+        assert!(
+            m.starts_with(
+                "User: arn:aws:sts::123456789012:assumed-role/gateway-role/i-0abc is not authorized"
+            ),
+            "{m}"
+        );
         assert!(m.contains("function:orders"), "{m}");
     }
 

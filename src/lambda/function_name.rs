@@ -5,7 +5,7 @@
 //! full ARN (`arn:aws:lambda:us-east-1:123456789012:function:my-fn`).
 
 use super::name_error::NameError;
-use super::region::{arn_region, Region};
+use super::region::{Region, arn_region};
 
 /// A validated `FunctionName` for the Invoke API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,16 @@ impl FunctionName {
                 Some(*acct),
                 None,
             ),
-            ["arn", partition, "lambda", region, acct, "function", name, q] => (
+            [
+                "arn",
+                partition,
+                "lambda",
+                region,
+                acct,
+                "function",
+                name,
+                q,
+            ] => (
                 *name,
                 Some(arn_region(partition, region)?),
                 Some(*acct),

@@ -1,6 +1,6 @@
 //! The Invoke request line: `POST /2015-03-31/functions/{FunctionName}/invocations?Qualifier=…`.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{FunctionName, Qualifier};
 
@@ -60,7 +60,10 @@ mod tests {
     #[test]
     fn arns_are_one_encoded_segment() {
         assert_eq!(
-            path("arn:aws:lambda:us-east-1:123456789012:function:f.v2_x-y", None),
+            path(
+                "arn:aws:lambda:us-east-1:123456789012:function:f.v2_x-y",
+                None
+            ),
             "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Af.v2_x-y/invocations"
         );
         assert_eq!(

@@ -10,9 +10,9 @@ mod options;
 mod region;
 pub mod unwrap;
 
-pub(crate) use function_name::{is_function_name, shown_name};
 pub use function_name::{FunctionName, Qualifier};
-pub(crate) use invoke::{invoke_path, LAMBDA_ASYNC_PAYLOAD_LIMIT, LAMBDA_SYNC_PAYLOAD_LIMIT};
+pub(crate) use function_name::{is_function_name, shown_name};
+pub(crate) use invoke::{LAMBDA_ASYNC_PAYLOAD_LIMIT, LAMBDA_SYNC_PAYLOAD_LIMIT, invoke_path};
 pub use name_error::NameError;
 pub(crate) use options::encode_client_context;
 pub use options::{

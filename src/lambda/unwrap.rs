@@ -308,26 +308,34 @@ mod tests {
         assert!(unwrap(RequestFormat::ApigwV1, b"[1]").is_err());
         assert!(unwrap(RequestFormat::ApigwV1, br#"{"statusCode":99}"#).is_err());
         assert!(unwrap(RequestFormat::ApigwV1, br#"{"statusCode":"abc"}"#).is_err());
-        assert!(unwrap(
-            RequestFormat::ApigwV1,
-            br#"{"statusCode":200,"headers":{"a":{}}}"#
-        )
-        .is_err());
-        assert!(unwrap(
-            RequestFormat::ApigwV1,
-            br#"{"statusCode":200,"headers":{"a":"x\r\ny: z"}}"#
-        )
-        .is_err());
-        assert!(unwrap(
-            RequestFormat::ApigwV1,
-            br#"{"statusCode":200,"body":"%%%","isBase64Encoded":true}"#
-        )
-        .is_err());
-        assert!(unwrap(
-            RequestFormat::ApigwV1,
-            br#"{"statusCode":200,"multiValueHeaders":{"a":"b"}}"#
-        )
-        .is_err());
+        assert!(
+            unwrap(
+                RequestFormat::ApigwV1,
+                br#"{"statusCode":200,"headers":{"a":{}}}"#
+            )
+            .is_err()
+        );
+        assert!(
+            unwrap(
+                RequestFormat::ApigwV1,
+                br#"{"statusCode":200,"headers":{"a":"x\r\ny: z"}}"#
+            )
+            .is_err()
+        );
+        assert!(
+            unwrap(
+                RequestFormat::ApigwV1,
+                br#"{"statusCode":200,"body":"%%%","isBase64Encoded":true}"#
+            )
+            .is_err()
+        );
+        assert!(
+            unwrap(
+                RequestFormat::ApigwV1,
+                br#"{"statusCode":200,"multiValueHeaders":{"a":"b"}}"#
+            )
+            .is_err()
+        );
     }
 
     fn status_of(payload: &str) -> Result<u32, UnwrapError> {
@@ -456,10 +464,12 @@ mod tests {
             let e = status_of(&format!(r#"{{"statusCode":{s}}}"#)).unwrap_err();
             assert!(e.to_string().contains("200-599"), "{s}: {e:?}");
         }
-        assert!(status_of(r#"{"statusCode":101}"#)
-            .unwrap_err()
-            .to_string()
-            .contains("interim"));
+        assert!(
+            status_of(r#"{"statusCode":101}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("interim")
+        );
         for s in [200, 299, 404, 599] {
             assert_eq!(status_of(&format!(r#"{{"statusCode":{s}}}"#)).unwrap(), s);
         }

@@ -3,7 +3,7 @@
 
 use super::header_set::HeaderSet;
 use super::sink::Sink;
-use super::string_to_sign::{Scope, ALGORITHM};
+use super::string_to_sign::{ALGORITHM, Scope};
 
 /// The value, in one allocation of the right size.
 pub fn authorization(

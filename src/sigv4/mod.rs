@@ -19,4 +19,4 @@ mod string_to_sign;
 
 pub use error::SignError;
 pub use payload_hash::{PayloadDigest, PayloadHasher};
-pub use signer::{sign, sign_stages, RequestToSign, Signed, SigningStages, LAMBDA_SERVICE};
+pub use signer::{LAMBDA_SERVICE, RequestToSign, Signed, SigningStages, sign, sign_stages};

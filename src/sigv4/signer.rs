@@ -17,12 +17,12 @@ use hmac::Mac;
 use sha2::{Digest, Sha256};
 
 use super::authorization::authorization;
-use super::canonical_request::{write_canonical_request, CanonicalRequest};
+use super::canonical_request::{CanonicalRequest, write_canonical_request};
 use super::error::SignError;
 use super::header_set::HeaderSet;
 use super::signing_key;
-use super::sink::{hex32, Tee};
-use super::string_to_sign::{write_string_to_sign, Scope};
+use super::sink::{Tee, hex32};
+use super::string_to_sign::{Scope, write_string_to_sign};
 use crate::clock::amz_datetime;
 use crate::credentials::AwsCredentials;
 
@@ -314,9 +314,11 @@ mod tests {
                 "authorization"
             ]
         );
-        assert!(signed
-            .authorization()
-            .contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, "));
+        assert!(
+            signed.authorization().contains(
+                "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, "
+            )
+        );
         let no_hash = RequestToSign {
             send_content_sha256: false,
             ..req
@@ -334,11 +336,13 @@ mod tests {
         assert!(
             bad(invoke("/f", &[("x-amz-date", "x")])).contains("'x-amz-date' is set by the signer")
         );
-        assert!(bad(RequestToSign {
-            method: "post",
-            ..invoke("/f", &[])
-        })
-        .contains("method"));
+        assert!(
+            bad(RequestToSign {
+                method: "post",
+                ..invoke("/f", &[])
+            })
+            .contains("method")
+        );
         assert!(bad(invoke("/f", &[("h", "a\r\nb")])).contains("control character"));
     }
 

@@ -187,11 +187,12 @@ fn repeated_marker_fails_the_refresh() {
         |m: &str| format!(r#"{{"Functions":[{{"FunctionName":"f{m}"}}],"NextMarker":"{m}"}}"#);
     r.on_response(200, page("A").as_bytes()).unwrap();
     r.on_response(200, page("B").as_bytes()).unwrap();
-    assert!(r
-        .next_request()
-        .unwrap()
-        .path_and_query
-        .ends_with("Marker=B"));
+    assert!(
+        r.next_request()
+            .unwrap()
+            .path_and_query
+            .ends_with("Marker=B")
+    );
     let e = r.on_response(200, page("A").as_bytes()).unwrap_err();
     assert_eq!(
         e,
@@ -311,10 +312,11 @@ fn include_and_exclude_apply_to_the_function_name_before_any_alias_call() {
         names(&r.finish().unwrap()),
         ["billing", "billing:live", "orders-api", "orders-api:live"]
     );
-    assert!(!a
-        .log
-        .iter()
-        .any(|p| p.contains("shipping") || p.contains("orders-test")));
+    assert!(
+        !a.log
+            .iter()
+            .any(|p| p.contains("shipping") || p.contains("orders-test"))
+    );
 }
 
 #[test]

@@ -74,10 +74,11 @@ impl World {
             return false;
         }
         let seq = self.registry.begin_send(member).unwrap();
-        assert!(self
-            .registry
-            .sent(member, seq, Ok(id), now, self.wall)
-            .is_none());
+        assert!(
+            self.registry
+                .sent(member, seq, Ok(id), now, self.wall)
+                .is_none()
+        );
         true
     }
 

@@ -166,9 +166,11 @@ fn a_second_config_reads_the_first_ones_list_and_takes_over_polling() {
     let global = Global::new(Jitter::new(7));
     let mut one = Config::load(&global, 1);
     assert_eq!(one.table().lookup("orders"), Lookup::NotReady);
-    assert!(one.io.logs[0]
-        .1
-        .ends_with("filter config #1 polls (first listing pending)"));
+    assert!(
+        one.io.logs[0]
+            .1
+            .ends_with("filter config #1 polls (first listing pending)")
+    );
     fire(&global, Duration::ZERO);
     assert_eq!(one.run_events(&global), 1);
     assert_eq!(one.io.callouts, ["/2015-03-31/functions/?MaxItems=50"]);

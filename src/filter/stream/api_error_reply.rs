@@ -6,9 +6,9 @@
 use serde::Serialize;
 
 use super::{LambdaFilter, Rewrite};
-use crate::filter::upstream_failure::{error_origin, ErrorOrigin, UpstreamFailure};
+use crate::filter::upstream_failure::{ErrorOrigin, UpstreamFailure, error_origin};
 use crate::host::{Counter, Direction, Host, LogLevel};
-use crate::lambda::api_error::{map_api_error, MappedError};
+use crate::lambda::api_error::{MappedError, map_api_error};
 use crate::lambda::aws_error::AwsError;
 
 /// Lambda's response headers a mapped error keeps (`Retry-After` is set from the mapping).

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{ensure_buffer_limit, parse_u64, LambdaFilter, Pending, State, BUFFER_HEADROOM};
+use super::{BUFFER_HEADROOM, LambdaFilter, Pending, State, ensure_buffer_limit, parse_u64};
 use super::{BodyStatus, HeadersStatus, TrailersStatus};
 use crate::config::unresolved::{LogOnce, MAX_LOGGED};
 use crate::config::{Function, FunctionRef, Upstream};
@@ -13,10 +13,10 @@ use crate::discovery::Lookup;
 use crate::filter::client_headers::must_not_reach_aws;
 use crate::filter::reply::LocalReply;
 use crate::filter::shared::CREDENTIALS_UNAVAILABLE;
-use crate::host::{body_chunks, replace_body, Body, Counter, Direction, Host, LogLevel};
-use crate::lambda::events::{build_event, ChunkedBody, EventContext, HttpRequest};
-use crate::lambda::{shown_name, InvocationType, InvokeOptions, LogType, RequestFormat};
-use crate::sigv4::{sign, PayloadHasher, RequestToSign, LAMBDA_SERVICE};
+use crate::host::{Body, Counter, Direction, Host, LogLevel, body_chunks, replace_body};
+use crate::lambda::events::{ChunkedBody, EventContext, HttpRequest, build_event};
+use crate::lambda::{InvocationType, InvokeOptions, LogType, RequestFormat, shown_name};
+use crate::sigv4::{LAMBDA_SERVICE, PayloadHasher, RequestToSign, sign};
 
 impl LambdaFilter {
     pub fn on_request_headers(

@@ -3,12 +3,12 @@
 use base64::Engine as _;
 
 use super::api_error_reply::upstream_failure_answer;
-use super::{ensure_buffer_limit, parse_u64, LambdaFilter, Rewrite, State, BUFFER_HEADROOM};
+use super::{BUFFER_HEADROOM, LambdaFilter, Rewrite, State, ensure_buffer_limit, parse_u64};
 use super::{BodyStatus, HeadersStatus, METADATA_NAMESPACE};
 use crate::filter::reply::LocalReply;
-use crate::host::{body_chunks, replace_body, Counter, Direction, Host};
+use crate::host::{Counter, Direction, Host, body_chunks, replace_body};
 use crate::lambda::unwrap::{has_body, unwrap};
-use crate::lambda::{InvocationType, LogType, ResponseFormat, LAMBDA_SYNC_PAYLOAD_LIMIT};
+use crate::lambda::{InvocationType, LAMBDA_SYNC_PAYLOAD_LIMIT, LogType, ResponseFormat};
 
 impl LambdaFilter {
     pub fn on_response_headers(

@@ -249,10 +249,12 @@ fn async_has_its_own_payload_limit() {
     );
     f.on_request_headers(&mut h, false);
     assert_eq!(h.reply.as_ref().unwrap().status, 413);
-    assert!(reply_json(&h)["message"]
-        .as_str()
-        .unwrap()
-        .contains("asynchronous"));
+    assert!(
+        reply_json(&h)["message"]
+            .as_str()
+            .unwrap()
+            .contains("asynchronous")
+    );
 }
 
 #[test]
@@ -261,10 +263,12 @@ fn unknown_function_and_upstream_are_clear_errors() {
     let mut h = host("nope", &get_headers());
     f.on_request_headers(&mut h, true);
     assert_eq!(h.reply.as_ref().unwrap().status, 404);
-    assert!(reply_json(&h)["message"]
-        .as_str()
-        .unwrap()
-        .contains("'nope'"));
+    assert!(
+        reply_json(&h)["message"]
+            .as_str()
+            .unwrap()
+            .contains("'nope'")
+    );
 
     let mut f = filter();
     let mut h = host("echo", &get_headers());
@@ -704,10 +708,11 @@ fn apigw_v2_event_replaces_the_body_and_is_what_gets_signed() {
     assert_eq!(event["isBase64Encoded"], false);
     // …but AWS gets neither the cookie nor the client's Authorization as headers.
     assert_eq!(h.request("cookie"), None);
-    assert!(h
-        .request("authorization")
-        .unwrap()
-        .starts_with("AWS4-HMAC-SHA256"));
+    assert!(
+        h.request("authorization")
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256")
+    );
     assert_eq!(
         h.request("content-length"),
         Some(sent.len().to_string().as_str())

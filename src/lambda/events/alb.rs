@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{query, ChunkedBody, EventContext, HttpRequest};
+use super::{ChunkedBody, EventContext, HttpRequest, query};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

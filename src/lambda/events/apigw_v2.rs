@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{query, time, ChunkedBody, EventContext, HttpRequest};
+use super::{ChunkedBody, EventContext, HttpRequest, query, time};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

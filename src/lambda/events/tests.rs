@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::*;
 
@@ -163,10 +163,12 @@ fn alb_matches_the_published_example() {
     assert_eq!(e["headers"]["x-forwarded-for"], "72.12.164.125");
     assert_eq!(e["body"], "");
     assert_eq!(e["isBase64Encoded"], false);
-    assert!(e["requestContext"]["elb"]["targetGroupArn"]
-        .as_str()
-        .unwrap()
-        .starts_with("arn:aws:elasticloadbalancing:us-east-1:"));
+    assert!(
+        e["requestContext"]["elb"]["targetGroupArn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:elasticloadbalancing:us-east-1:")
+    );
 }
 
 /// The ALB guide's multi-value examples: `?myKey=val1&myKey=val2` and two `cookie` headers.
