@@ -9,7 +9,7 @@ use envoy_lambda::discovery::{parse_aliases_page, parse_functions_page, parse_ve
 use envoy_lambda::lambda::api_error::map_api_error;
 use envoy_lambda::lambda::aws_error::AwsError;
 use envoy_lambda::lambda::events::{ChunkedBody, EventContext, HttpRequest, build_event};
-use envoy_lambda::lambda::unwrap::unwrap;
+use envoy_lambda::lambda::unwrap::{MAX_HEADER_BYTES, MAX_HEADERS, unwrap};
 use envoy_lambda::lambda::{FunctionName, Qualifier, RequestFormat};
 use proptest::prelude::*;
 
@@ -49,6 +49,13 @@ fn header_value() -> impl Strategy<Value = String> {
 /// framing or hop-by-hop header, and no body for 204/304.
 fn check_sendable(r: &envoy_lambda::lambda::unwrap::HttpResponse) -> Result<(), TestCaseError> {
     prop_assert!((200..=599).contains(&r.status), "status {}", r.status);
+    prop_assert!(
+        r.headers.len() <= MAX_HEADERS,
+        "{} headers",
+        r.headers.len()
+    );
+    let bytes: usize = r.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    prop_assert!(bytes <= MAX_HEADER_BYTES, "{bytes} bytes of headers");
     for (name, value) in &r.headers {
         prop_assert!(
             !name.is_empty() && name.bytes().all(is_tchar),
@@ -207,10 +214,16 @@ proptest! {
         multi in prop::collection::vec((header_name(), prop::collection::vec(header_value(), 0..3)), 0..4),
         cookies in prop::collection::vec(header_value(), 0..3),
         body in "\\PC{0,20}",
+        // Plain headers around the limits: up to 130 of them, up to 130 × 700 bytes.
+        (padding, padding_len) in (0usize..130, 0usize..700),
     ) {
+        let mut headers: std::collections::BTreeMap<_, _> = headers.into_iter().collect();
+        for i in 0..padding {
+            headers.insert(format!("x-pad-{i}"), "v".repeat(padding_len));
+        }
         let answer = serde_json::json!({
             "statusCode": status,
-            "headers": headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "headers": headers,
             "multiValueHeaders": multi.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "cookies": cookies,
             "body": body,

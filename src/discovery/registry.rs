@@ -26,7 +26,7 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::backoff::Backoff;
+use super::backoff::{Backoff, spread};
 use super::driver::{Outcome, Report, Step, UpstreamDiscovery};
 use super::lambda_api::ApiRequest;
 use super::table::FunctionTable;
@@ -94,6 +94,9 @@ struct Member {
     waker: Arc<dyn Wake>,
     /// The event the config runs for this upstream (its slot).
     event: u64,
+    /// The config's intervals (not part of the key): the poller's apply to the entry, so a
+    /// survivor's are restored when a newer member leaves.
+    settings: DiscoverySettings,
 }
 
 /// The member carrying the refresh in progress.
@@ -238,8 +241,7 @@ impl Registry {
             panic_backoff: Backoff::new(settings.refresh_interval),
         });
         // The newest config's intervals apply from the next refresh on.
-        entry.driver.update_settings(settings.clone());
-        entry.panic_backoff = Backoff::new(settings.refresh_interval);
+        apply_settings(entry, settings);
         entry.members.push(member);
         let table = Arc::clone(entry.driver.table());
         let carried = table.is_ready().then(|| table.len());
@@ -250,6 +252,7 @@ impl Registry {
                 config,
                 waker,
                 event,
+                settings: settings.clone(),
             },
         );
         Joined {
@@ -261,9 +264,11 @@ impl Registry {
     }
 
     /// A config is destroyed. Its refresh in progress (if any) is dropped and restarts through
-    /// the newest survivor at once; the survivor is woken to re-publish its gauges. The entry
-    /// goes when its last member does. Returns who polls now.
+    /// the newest survivor at once; the survivor is woken to re-publish its gauges, and its
+    /// intervals apply again (a wait scheduled with the leaver's longer interval is cut to the
+    /// survivor's). The entry goes when its last member does. Returns who polls now.
     pub fn leave(&mut self, member: MemberId, now: Instant) -> Option<Polling> {
+        let seed = self.jitter.next_u64();
         let m = self.members.remove(&member)?;
         let entry = self.entries.get_mut(&m.key)?;
         entry.members.retain(|&x| x != member);
@@ -282,6 +287,14 @@ impl Registry {
         };
         let configs = entry.members.len();
         let p = self.members.get(&poller)?;
+        if *entry.driver.settings() != p.settings {
+            apply_settings(entry, &p.settings);
+            let interval = p.settings.refresh_interval;
+            let latest = now.checked_add(interval + interval / 10);
+            if entry.due.is_some_and(|due| latest.is_some_and(|l| due > l)) {
+                entry.due = now.checked_add(spread(interval, seed)).or(entry.due);
+            }
+        }
         p.waker.wake(p.event | SYNC_EVENT);
         Some(Polling {
             config: p.config,
@@ -465,6 +478,12 @@ impl Registry {
         let key = &self.members.get(&member)?.key;
         self.entries.get_mut(key)
     }
+}
+
+/// A member's intervals become the entry's, from the next refresh on.
+fn apply_settings(entry: &mut Entry, settings: &DiscoverySettings) {
+    entry.driver.update_settings(settings.clone());
+    entry.panic_backoff = Backoff::new(settings.refresh_interval);
 }
 
 /// The end of a refresh schedules the next; a success also resets the panic back-off.

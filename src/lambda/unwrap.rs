@@ -44,6 +44,10 @@ pub enum UnwrapError {
         name: String,
         byte: u8,
     },
+    /// How many headers would have been sent.
+    TooManyHeaders(usize),
+    /// The bytes of their names and values.
+    HeadersTooLarge(usize),
 }
 
 impl fmt::Display for UnwrapError {
@@ -73,6 +77,14 @@ impl fmt::Display for UnwrapError {
             Self::HeaderControlCharacter { name, byte } => write!(
                 f,
                 "header {name} has a control character (0x{byte:02x}) in its value"
+            ),
+            Self::TooManyHeaders(n) => write!(
+                f,
+                "the function's result has {n} headers (cookies included); at most {MAX_HEADERS} are sent"
+            ),
+            Self::HeadersTooLarge(n) => write!(
+                f,
+                "the function's headers are {n} bytes (names and values, cookies included); at most {MAX_HEADER_BYTES} are sent"
             ),
         }
     }
@@ -109,6 +121,17 @@ const PROXY_OWNED: [&str; 9] = [
     "trailer",
     "http2-settings",
 ];
+
+/// At most this many headers from the function reach the client, `cookies` counted as the
+/// `set-cookie` headers they become. Envoy's own default limit for the headers it accepts
+/// (`max_headers_count`: 100) — clients are built with limits of the same order, and one over
+/// them resets the HTTP/2 stream or refuses the HTTP/1 response.
+pub const MAX_HEADERS: usize = 100;
+
+/// At most this many bytes of header names and values from the function reach the client:
+/// Envoy's default `max_request_headers_kb` (60 KiB), for the same reason. HTTP/2 clients
+/// advertise a header-list limit of this order (SETTINGS_MAX_HEADER_LIST_SIZE).
+pub const MAX_HEADER_BYTES: usize = 60 * 1024;
 
 /// Whether a response with this status carries a body and a `content-length`: 204 and 304
 /// have neither (RFC 9110 §6.4.1, §8.6); every other final status has both.
@@ -172,6 +195,7 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
     }
     // Exact names, compared after validation: `content-length ` cannot slip through.
     headers.retain(|(n, _)| !PROXY_OWNED.contains(&n.as_str()));
+    within_limits(&headers)?;
     let is_base64 = matches!(d.is_base64_encoded, Some(Value::Bool(true)))
         || matches!(&d.is_base64_encoded, Some(Value::String(s)) if s == "true");
     let body = match d.body {
@@ -190,6 +214,19 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
         headers,
         body,
     })
+}
+
+/// What is sent must fit any client's header limits: a 502 instead of a response the client
+/// would reset or refuse half-way. Counted after merging and dropping what the proxy owns.
+fn within_limits(headers: &[(String, String)]) -> Result<(), UnwrapError> {
+    if headers.len() > MAX_HEADERS {
+        return Err(UnwrapError::TooManyHeaders(headers.len()));
+    }
+    let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if bytes > MAX_HEADER_BYTES {
+        return Err(UnwrapError::HeadersTooLarge(bytes));
+    }
+    Ok(())
 }
 
 /// Only final statuses: a 1xx is an interim response and cannot end an exchange.
@@ -502,13 +539,64 @@ mod tests {
                                       "multiValueHeaders": multi})
         .to_string();
         let started = std::time::Instant::now();
-        let r = unwrap(RequestFormat::ApigwV1, body.as_bytes()).unwrap();
+        let e = unwrap(RequestFormat::ApigwV1, body.as_bytes()).unwrap_err();
         assert!(
             started.elapsed() < std::time::Duration::from_secs(5),
             "{:?}",
             started.elapsed()
         );
-        assert_eq!(r.headers.len(), 80_000);
+        // Merged, then refused whole: far more than a client takes.
+        assert_eq!(e, UnwrapError::TooManyHeaders(80_000));
+    }
+
+    fn with_headers(n: usize, cookies: usize) -> Vec<u8> {
+        let headers: serde_json::Map<_, _> = (0..n)
+            .map(|i| (format!("x-h{i}"), "secret".into()))
+            .collect();
+        let cookies: Vec<_> = (0..cookies).map(|i| format!("c{i}=1")).collect();
+        serde_json::json!({"statusCode": 200, "headers": headers, "cookies": cookies})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn at_most_100_headers_are_sent_cookies_included() {
+        let r = unwrap(RequestFormat::ApigwV2, &with_headers(98, 2)).unwrap();
+        assert_eq!(r.headers.len(), MAX_HEADERS);
+        for (n, c) in [(101, 0), (99, 2), (0, 101)] {
+            let e = unwrap(RequestFormat::ApigwV2, &with_headers(n, c)).unwrap_err();
+            assert_eq!(e, UnwrapError::TooManyHeaders(101), "{n} + {c}");
+            assert_eq!(
+                e.to_string(),
+                "the function's result has 101 headers (cookies included); at most 100 are sent"
+            );
+        }
+        // What the proxy drops is not counted: 100 headers and a content-length are fine.
+        let mut answer: serde_json::Value = serde_json::from_slice(&with_headers(100, 0)).unwrap();
+        answer["headers"]["Content-Length"] = "3".into();
+        let r = unwrap(RequestFormat::ApigwV1, answer.to_string().as_bytes()).unwrap();
+        assert_eq!(r.headers.len(), 100);
+    }
+
+    #[test]
+    fn at_most_60_kib_of_names_and_values_are_sent() {
+        let answer = |value_len: usize| {
+            serde_json::json!({"statusCode": 200,
+                "multiValueHeaders": {"X-Big": ["a".repeat(value_len)]},
+                "cookies": ["c=1"]})
+            .to_string()
+        };
+        // x-big + set-cookie + c=1: 5 + 10 + 3 bytes besides the big value.
+        let fits = MAX_HEADER_BYTES - 18;
+        let r = unwrap(RequestFormat::Alb, answer(fits).as_bytes()).unwrap();
+        let bytes: usize = r.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        assert_eq!(bytes, MAX_HEADER_BYTES);
+        let e = unwrap(RequestFormat::Alb, answer(fits + 1).as_bytes()).unwrap_err();
+        assert_eq!(e, UnwrapError::HeadersTooLarge(61_441));
+        assert_eq!(
+            e.to_string(),
+            "the function's headers are 61441 bytes (names and values, cookies included); at most 61440 are sent"
+        );
     }
 
     #[test]

@@ -217,6 +217,22 @@ def test_malformed_headers_are_a_clean_502_over_http2(unwrap_envoy, capture, ans
     assert json.loads(body)["error"] == "malformed_function_response"
 
 
+def test_more_than_100_headers_are_a_502_over_http1(unwrap_envoy, capture):
+    """A client may refuse a response with more headers than it takes (an HTTP/2 client resets
+    the stream): 101 of them (Envoy's own default limit is 100) are a 502, none of them sent."""
+    headers = {f"X-Fn-{i}": "from-the-function" for i in range(100)}
+    function_answers(capture, {"statusCode": 200, "headers": headers, "cookies": ["c=1"],
+                               "body": "hello"})
+    raw = get_raw(unwrap_envoy.url, "/v2")
+    err = assert_malformed_502(raw, b"x-fn-", b"from-the-function", b"c=1", b"hello")
+    assert "101 headers" in err["message"] and "at most 100" in err["message"], err
+    # Exactly 100 still pass, all of them.
+    function_answers(capture, {"statusCode": 200, "headers": headers, "body": "hello"})
+    status, hdrs, body = split(get_raw(unwrap_envoy.url, "/v2"))
+    assert (status, body) == (200, b"hello")
+    assert sum(k.startswith("x-fn-") for k in names(hdrs)) == 100
+
+
 def test_valid_headers_pass_over_http2(unwrap_envoy, capture):
     """What the checks let through must also be sendable over HTTP/2 (a tab, trimmed spaces,
     UTF-8 bytes, several cookies), not turned into a reset stream."""

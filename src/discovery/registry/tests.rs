@@ -58,13 +58,23 @@ impl World {
     }
 
     fn join(&mut self, config: u64, waker: &Arc<FakeScheduler>, at: u64) -> Joined {
+        self.join_with(config, waker, at, &settings())
+    }
+
+    fn join_with(
+        &mut self,
+        config: u64,
+        waker: &Arc<FakeScheduler>,
+        at: u64,
+        settings: &DiscoverySettings,
+    ) -> Joined {
         let now = self.at(at);
         let by = Joiner {
             config,
             waker: Arc::clone(waker) as Arc<dyn Wake>,
             event: 0,
         };
-        self.registry.join(key(), "acct", &settings(), by, now)
+        self.registry.join(key(), "acct", settings, by, now)
     }
 
     /// Starts a refresh through `member` and sends its first page (callout `id`).
@@ -423,5 +433,68 @@ fn the_key_covers_the_identity_and_not_the_interval() {
     assert_ne!(
         base,
         key(r#"{"enabled":true,"cluster":"c","include":["x*"]}"#, "h")
+    );
+}
+
+fn every(refresh: u64, aliases: u64) -> DiscoverySettings {
+    DiscoverySettings {
+        refresh_interval: Duration::from_secs(refresh),
+        // Read only with aliases or versions on (not here: a refresh is two pages of functions).
+        aliases_refresh_interval: Some(Duration::from_secs(aliases)),
+        ..settings()
+    }
+}
+
+/// The intervals the entry of `member` runs with.
+fn entry_settings(w: &World, member: MemberId) -> DiscoverySettings {
+    let key = &w.registry.members[&member].key;
+    w.registry.entries[key].driver.settings().clone()
+}
+
+#[test]
+fn a_survivors_intervals_apply_again_once_the_newer_config_is_destroyed() {
+    let mut w = World::new();
+    let (sa, sb) = (
+        Arc::new(FakeScheduler::default()),
+        Arc::new(FakeScheduler::default()),
+    );
+    let a = w.join_with(1, &sa, 0, &every(10, 100)).member;
+    let b = w.join_with(2, &sb, 0, &every(1, 5)).member;
+    w.registry.fire_due(w.at(0));
+    assert_eq!(sb.take(), [0], "the newest config polls");
+    w.refresh(b, 0);
+    let waited = w.registry.due(b).unwrap() - w.at(0);
+    assert!(waited <= Duration::from_millis(1100), "B's 1 s: {waited:?}");
+
+    // B's listener is removed; A, still draining, polls with its own 10 s again.
+    w.registry.leave(b, w.at(0));
+    assert_eq!(entry_settings(&w, a), every(10, 100));
+    w.registry.fire_due(w.at(1));
+    assert_eq!(sa.take(), [SYNC_EVENT, 0]);
+    w.refresh(a, 1);
+    let waited = w.registry.due(a).unwrap() - w.at(1);
+    assert!(
+        waited >= Duration::from_secs(9) && waited <= Duration::from_secs(11),
+        "A's 10 s ± 10 %: {waited:?}"
+    );
+}
+
+#[test]
+fn a_longer_wait_of_the_destroyed_config_is_cut_to_the_survivors_interval() {
+    let mut w = World::new();
+    let (sa, sb) = (
+        Arc::new(FakeScheduler::default()),
+        Arc::new(FakeScheduler::default()),
+    );
+    let a = w.join_with(1, &sa, 0, &every(10, 100)).member;
+    let b = w.join_with(2, &sb, 0, &every(3600, 7200)).member;
+    w.registry.fire_due(w.at(0));
+    w.refresh(b, 0);
+    assert!(w.registry.due(b).unwrap() - w.at(0) >= Duration::from_secs(3240));
+    w.registry.leave(b, w.at(5));
+    let waited = w.registry.due(a).unwrap() - w.at(5);
+    assert!(
+        waited >= Duration::from_secs(9) && waited <= Duration::from_secs(11),
+        "{waited:?}"
     );
 }

@@ -818,6 +818,41 @@ fn an_injected_header_name_never_reaches_the_response_headers() {
 }
 
 #[test]
+fn more_headers_than_a_client_takes_are_a_502_with_none_of_them_sent() {
+    let mut f = filter();
+    let mut h = host("echo", &get_headers());
+    h.route = apigw_route(RequestFormat::ApigwV2, ResponseFormat::Unwrap);
+    f.on_request_headers(&mut h, true);
+    let headers: serde_json::Map<_, _> = (0..101)
+        .map(|i| (format!("x-fn-{i}"), "from-the-function".into()))
+        .collect();
+    let answer = serde_json::json!({"statusCode": 200, "headers": headers, "body": "hi"});
+    respond(
+        &mut f,
+        &mut h,
+        &[(":status", "200")],
+        answer.to_string().as_bytes(),
+    );
+    assert_eq!(h.response(":status"), Some("502"));
+    assert!(
+        h.response_headers
+            .iter()
+            .all(|(k, v)| !k.starts_with("x-fn-") && v != "from-the-function"),
+        "{:?}",
+        h.response_headers
+    );
+    let body: serde_json::Value = serde_json::from_slice(&client_body(&h)).unwrap();
+    assert_eq!(body["error"], "malformed_function_response");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("101 headers") && message.contains("at most 100"),
+        "{message}"
+    );
+    assert!(!message.contains("x-fn-") && !message.contains("from-the-function"));
+    assert_eq!(h.count(Counter::FunctionErrors), 1);
+}
+
+#[test]
 fn source_ports_are_stripped() {
     assert_eq!(strip_port("192.0.2.7:41234"), "192.0.2.7");
     assert_eq!(strip_port("[::1]:80"), "::1");
