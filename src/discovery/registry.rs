@@ -620,4 +620,4 @@ pub fn global() -> &'static Global {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -270,6 +270,12 @@ def module_config(cluster_port: int, filter_config: dict | str,
                           [static_cluster("lambda", cluster_port)], sec))
 
 
+def echo_routes(**per_route: dict) -> list[tuple[str, dict]]:
+    """One route per entry: /<name> → function echo of upstream moto with the given overrides."""
+    return [(f"/{name}", module_per_route("moto", "echo", **opts))
+            for name, opts in per_route.items()]
+
+
 def standard_routes(upstream: str = "moto") -> list[tuple[str, dict]]:
     """/echo, /hello, /echo-live → the functions of default_functions()."""
     return [

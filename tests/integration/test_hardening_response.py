@@ -23,9 +23,7 @@ TIMEOUT = 20
 pytestmark = pytest.mark.usefixtures("module_so")
 
 
-def routes(**per_route: dict) -> list:
-    return [(f"/{name}", configs.module_per_route("moto", "echo", **opts))
-            for name, opts in per_route.items()]
+routes = configs.echo_routes
 
 
 UNWRAP_ROUTES = routes(

@@ -20,10 +20,7 @@ TIMEOUT = 20
 pytestmark = pytest.mark.usefixtures("module_so")
 
 
-def routes(**per_route: dict) -> list:
-    """One route per entry: /<name> → function echo with the given overrides."""
-    return [(f"/{name}", configs.module_per_route("moto", "echo", **opts))
-            for name, opts in per_route.items()]
+routes = configs.echo_routes
 
 
 ROUTES = routes(

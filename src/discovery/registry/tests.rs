@@ -3,9 +3,9 @@ use std::sync::Mutex;
 use super::*;
 use crate::discovery::table::Lookup;
 
-/// Records the events a config's scheduler would run.
+/// Records the events a config's scheduler would run (the runtime's tests use it too).
 #[derive(Default)]
-struct FakeScheduler(Mutex<Vec<u64>>);
+pub(crate) struct FakeScheduler(Mutex<Vec<u64>>);
 
 impl Wake for FakeScheduler {
     fn wake(&self, event: u64) {
@@ -14,7 +14,7 @@ impl Wake for FakeScheduler {
 }
 
 impl FakeScheduler {
-    fn take(&self) -> Vec<u64> {
+    pub(crate) fn take(&self) -> Vec<u64> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }

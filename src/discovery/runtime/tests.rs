@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::discovery::registry::Jitter;
+use crate::discovery::registry::tests::FakeScheduler;
 use crate::discovery::table::Lookup;
 
 /// A config's Envoy side: records callouts, stats and log lines; can panic on a callout.
@@ -63,21 +64,6 @@ impl FakeIo {
 
     fn counted(&self, counter: DiscoveryCounter) -> usize {
         self.counters.iter().filter(|(c, _)| *c == counter).count()
-    }
-}
-
-#[derive(Default)]
-struct FakeScheduler(Mutex<Vec<u64>>);
-
-impl Wake for FakeScheduler {
-    fn wake(&self, event: u64) {
-        self.0.lock().unwrap().push(event);
-    }
-}
-
-impl FakeScheduler {
-    fn take(&self) -> Vec<u64> {
-        std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
