@@ -140,6 +140,17 @@ impl Host for EnvoyHost<'_> {
         })
     }
 
+    fn for_each_header(&self, map: Direction, f: &mut dyn FnMut(&[u8], &[u8])) {
+        self.with_raw_headers(map, |headers| {
+            for h in headers {
+                // SAFETY: Envoy filled both ranges with bytes of the live header map, which
+                // `&self` keeps unchanged.
+                let (k, v) = unsafe { EnvoyBuffer::key_value(self, h) };
+                f(k.as_slice(), v.as_slice());
+            }
+        });
+    }
+
     fn set_header(&mut self, map: Direction, name: &str, value: &str) {
         call_count::note("http_set_header");
         // SAFETY: `self.ptr` is live; Envoy copies key and value before returning.
