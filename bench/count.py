@@ -219,8 +219,13 @@ def perf_cell(args, cfg: str, cfg_text: str, payload: str, body, workdir: Path) 
                                 "-p", str(pid), "-o", str(data)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
+        rate = args.perf_rate
         with B.CpuWindow(pid) as cw:
-            B.h2load(url, n, 8, body, logf, headers=hdrs)
+            if rate:  # open loop, 4 connections at a fixed total rate (as bench.py's p99)
+                n = max(n, int(rate * 10)) // 4 * 4
+                B.h2load(url, n, 4, body, logf, headers=hdrs, rps_per_client=rate / 4)
+            else:
+                B.h2load(url, n, 8, body, logf, headers=hdrs)
         rec.send_signal(2)
         rec.wait(timeout=60)
         cpu_us = cw.figures(n)["cpu_us_per_req_schedstat"]
@@ -296,6 +301,10 @@ def main(argv: list[str]) -> int:
                     help="instead of callgrind: the module built with --features abi-counters "
                          "(pass it with --module) at full speed: hooks, ABI calls, body slices "
                          "per request")
+    ap.add_argument("--perf-rate", type=float, default=0.0, metavar="REQ_PER_S",
+                    help="with --perf: record at this fixed total rate (open loop, >= 10 s) "
+                         "instead of closed loop, to see what a request pays when it arrives "
+                         "at an idle Envoy")
     ap.add_argument("--perf", action="store_true",
                     help="instead of callgrind: perf record (cpu-clock, -g) of the real run, "
                          "10x the requests over 8 connections; time shares by DSO and symbol")
