@@ -437,9 +437,8 @@ fn scan_client_headers(host: &dyn Host) -> ClientHeaders {
         if name == b"content-length" {
             out.content_length = parse_u64(value);
         }
-        match std::str::from_utf8(name) {
-            Ok(name) if must_not_reach_aws(name) => out.strip.push(name.to_owned()),
-            _ => {}
+        if must_not_reach_aws(name) {
+            out.strip.push(String::from_utf8_lossy(name).into_owned());
         }
     });
     out
