@@ -1,8 +1,9 @@
 """Hand-written SVG chart of the benchmark: CPU µs per request added over the plain router.
 
 One panel per payload (each with its own scale: 1 MiB costs orders of magnitude more than a
-GET), three bars: B (native aws_lambda filter), C (envoy_lambda module), D (router + buffer). Bar = median over
-rounds of the per-round difference (config − A, from runs back to back), whisker = min–max.
+GET), three bars: B (native aws_lambda filter), C (envoy_lambda module), D (router + buffer
+filter). Bar = median over rounds of the per-round difference (config − A, from runs back to
+back), whisker = min–max.
 """
 
 from __future__ import annotations
