@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""A/B/C benchmark of one Envoy 1.40 binary in three configurations.
+"""A/B/C/D benchmark of one Envoy 1.40 binary in four configurations.
 
   A  plain router                                   (the floor)
   B  Envoy's built-in envoy.filters.http.aws_lambda (static inline credentials)
   C  our dynamic module envoy_lambda                (static generic secret)
+  D  plain router + envoy.filters.http.buffer       (what holding the whole body costs)
 
-All three forward to the same local "Lambda": a separate Envoy (the upstream) whose
+All four forward to the same local "Lambda": a separate Envoy (the upstream) whose
 ``direct_response`` routes answer 200 + a small JSON body. The upstream runs on core 1 with
 the load generator (h2load); the Envoy under test runs with ``--concurrency 1`` pinned to core
 0, so the CPU read from its /proc/<pid>/stat is the cost of the configuration alone.
@@ -45,18 +46,27 @@ import chart  # noqa: E402  (bench/chart.py)
 # --- what is measured ----------------------------------------------------------------------
 KIB = 1024
 MIB = 1024 * KIB
-BUFFER_LIMIT = 8 * MIB            # per_connection_buffer_limit_bytes, same in A, B and C
-CONFIGS = ("A", "B", "C")
-CONFIG_NAMES = {"A": "plain router", "B": "native aws_lambda filter", "C": "envoy_lambda module"}
+BUFFER_LIMIT = 8 * MIB            # per_connection_buffer_limit_bytes, same in A, B, C and D
+CONFIGS = ("A", "B", "C", "D")
+CONFIG_NAMES = {"A": "plain router", "B": "native aws_lambda filter", "C": "envoy_lambda module",
+                "D": "router + buffer filter"}
 
-# payload key -> body size (None: a GET without body) and its label in the tables
+# payload key -> request body size (None: a GET without body), the Lambda's answer ("small":
+# LAMBDA_BODY; "big": RESPONSE_SIZE bytes of JSON; "bigwrap": the same bytes as the body of an
+# API-Gateway-style result, which C unwraps), the client path, and its label in the tables.
 PAYLOADS = {
-    "get": dict(size=None, label="GET, no body"),
-    "1k": dict(size=1 * KIB, label="POST 1 KiB"),
-    "64k": dict(size=64 * KIB, label="POST 64 KiB"),
-    "1m": dict(size=1 * MIB, label="POST 1 MiB"),
+    "get": dict(size=None, answer="small", path="/echo", label="GET, no body"),
+    "1k": dict(size=1 * KIB, answer="small", path="/echo", label="POST 1 KiB"),
+    "64k": dict(size=64 * KIB, answer="small", path="/echo", label="POST 64 KiB"),
+    "1m": dict(size=1 * MIB, answer="small", path="/echo", label="POST 1 MiB"),
+    "r1m": dict(size=None, answer="big", path="/echo", label="GET, 1 MiB answer"),
+    "r1m-unwrap": dict(size=None, answer="bigwrap", path="/unwrap",
+                       label="GET, 1 MiB answer, C unwraps"),
 }
-DEFAULT_RATES = {"get": 1000, "1k": 1000, "64k": 500, "1m": 100}
+DEFAULT_RATES = {"get": 1000, "1k": 1000, "64k": 500, "1m": 100, "r1m": 100, "r1m-unwrap": 100}
+WARMUP = {"get": 5000, "1k": 5000, "64k": 2000, "1m": 200, "r1m": 200, "r1m-unwrap": 200}
+# --quick: a smoke check of every cell, a few seconds each (the figures are only indicative)
+QUICK_WARMUP = {"get": 300, "1k": 300, "64k": 100, "1m": 20, "r1m": 20, "r1m-unwrap": 20}
 
 ACCESS_KEY = "AKIDBENCHEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -64,9 +74,34 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:echo"
 # What the fake Lambda answers (same bytes on both upstream listeners).
 LAMBDA_BODY = '{"statusCode":200,"body":"ok","from":"bench-lambda"}'
 CLIENT_PATH = "/echo"
+RESPONSE_SIZE = 1 * MIB
+# The fake Lambda picks its answer by this request header, which every config forwards.
+ANSWER_HEADER = "x-bench-answer"
 
 CORE_UNDER_TEST = 0
 CORE_OTHERS = 1
+
+
+def big_answer() -> str:
+    """A JSON document of exactly RESPONSE_SIZE bytes (a large function result)."""
+    return make_payload_bytes(RESPONSE_SIZE).decode()
+
+
+def wrapped_answer() -> str:
+    """big_answer() as the body of an API-Gateway-style result: C with `unwrap` answers the
+    client with exactly big_answer()."""
+    return json.dumps({"statusCode": 200, "headers": {"content-type": "application/json"},
+                       "body": big_answer()}, separators=(",", ":"))
+
+
+def expected_answer(payload: str, cfg: str) -> bytes:
+    """What the client must get: the Lambda's answer, or (C on an unwrap route) its body."""
+    answer = PAYLOADS[payload]["answer"]
+    if answer == "small":
+        return LAMBDA_BODY.encode()
+    if answer == "bigwrap" and cfg != "C":
+        return wrapped_answer().encode()
+    return big_answer().encode()
 
 
 class BenchError(RuntimeError):
@@ -124,17 +159,32 @@ def upstream_config() -> str:
               "direct_response": _direct(403, '{"message":"not a SigV4-signed Lambda Invoke"}')}
     anything = {"match": {"prefix": "/"}, "direct_response": _direct(200, LAMBDA_BODY),
                 "response_headers_to_add": hdrs}
+
+    def answering(route: dict, answer: str, body: str) -> dict:
+        """The same route, for requests that ask (ANSWER_HEADER) for a large answer."""
+        r = json.loads(json.dumps(route))
+        r["match"].setdefault("headers", []).append(
+            {"name": ANSWER_HEADER, "string_match": {"exact": answer}})
+        r["direct_response"] = _direct(200, body)
+        return r
+
+    large = [("big", big_answer()), ("bigwrap", wrapped_answer())]
+    signed_routes = [answering(signed_invoke, a, b) for a, b in large] + [signed_invoke, refuse]
+    plain_routes = [answering(anything, a, b) for a, b in large] + [anything]
     buffer_filter = {
         "name": "envoy.filters.http.buffer",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
                          "max_request_bytes": BUFFER_LIMIT},
     }
     listeners = [
-        configs.http_listener([buffer_filter], [signed_invoke, refuse], name="lambda",
+        configs.http_listener([buffer_filter], signed_routes, name="lambda",
                               buffer_limit=BUFFER_LIMIT),
-        configs.http_listener([buffer_filter], [anything], name="plain",
+        configs.http_listener([buffer_filter], plain_routes, name="plain",
                               buffer_limit=BUFFER_LIMIT),
     ]
+    for lst in listeners:  # direct_response bodies are capped at 4 KiB by default
+        hcm = lst["filter_chains"][0]["filters"][0]["typed_config"]
+        hcm["route_config"]["max_direct_response_body_size_bytes"] = 2 * RESPONSE_SIZE
     cfg = configs.bootstrap(listeners, [])
     return configs.dump(_strip_access_logs(cfg))
 
@@ -142,6 +192,24 @@ def upstream_config() -> str:
 def config_a(plain_port: int) -> str:
     cfg = configs.bootstrap(
         [configs.http_listener([], [configs.route("/", "lambda")], buffer_limit=BUFFER_LIMIT)],
+        [configs.static_cluster("lambda", plain_port)])
+    return configs.dump(_strip_access_logs(cfg))
+
+
+def buffer_filter() -> dict:
+    """Envoy's buffer filter holding the whole request, with the same 8 MiB limit."""
+    return {"name": "envoy.filters.http.buffer",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http."
+                                      "buffer.v3.Buffer",
+                             "max_request_bytes": BUFFER_LIMIT}}
+
+
+def config_d(plain_port: int) -> str:
+    """A plus the buffer filter: the body is held whole before it is forwarded, as a signer
+    must hold it, but nothing is hashed, signed or rewritten."""
+    cfg = configs.bootstrap(
+        [configs.http_listener([buffer_filter()], [configs.route("/", "lambda")],
+                               buffer_limit=BUFFER_LIMIT)],
         [configs.static_cluster("lambda", plain_port)])
     return configs.dump(_strip_access_logs(cfg))
 
@@ -163,7 +231,8 @@ def config_c(lambda_port: int) -> str:
     upstream = configs.aws_upstream("bench-lambda", lambda_port, [configs.fn("echo", "echo")])
     text = configs.module_config(
         lambda_port, {"upstreams": [upstream]},
-        [("/", configs.module_per_route("bench-lambda", "echo"))],
+        [("/unwrap", configs.module_per_route("bench-lambda", "echo", response_format="unwrap")),
+         ("/", configs.module_per_route("bench-lambda", "echo"))],
         secrets={"aws-creds": configs.seed_secret(ACCESS_KEY, SECRET_KEY)},
         buffer_limit=BUFFER_LIMIT)
     return configs.dump(_strip_access_logs(json.loads(text)))
@@ -296,7 +365,8 @@ def percentile(sorted_vals: list[float], p: float) -> float:
 
 
 def h2load(url: str, n: int, conns: int, body: Optional[Path], logfile: Path,
-           rps_per_client: Optional[float] = None, timeout: float = 300.0) -> dict:
+           rps_per_client: Optional[float] = None, timeout: float = 300.0,
+           headers: tuple[str, ...] = ()) -> dict:
     """Run h2load over HTTP/1.1 on core 1; every one of the n requests must answer 200."""
     cmd = ["taskset", "-c", str(CORE_OTHERS), H2LOAD, "--h1", "-n", str(n), "-c", str(conns),
            "-m", "1", "--log-file", str(logfile)]
@@ -304,6 +374,8 @@ def h2load(url: str, n: int, conns: int, body: Optional[Path], logfile: Path,
         cmd += ["--rps", f"{rps_per_client:g}"]
     if body is not None:
         cmd += ["-d", str(body), "-H", "content-type: application/json"]
+    for h in headers:
+        cmd += ["-H", h]
     cmd.append(url)
     logfile.unlink(missing_ok=True)
     t0 = time.monotonic()
@@ -361,9 +433,12 @@ def pinned_launcher(workdir: Path, envoy_bin: str, core: int) -> str:
     return str(p)
 
 
-def curl(url: str, body: Optional[Path], timeout: float = 30.0) -> tuple[int, bytes]:
+def curl(url: str, body: Optional[Path], timeout: float = 30.0,
+         headers: tuple[str, ...] = ()) -> tuple[int, bytes]:
     cmd = ["curl", "-sS", "--noproxy", "*", "-o", "-", "-w", "\n%{http_code}", "--max-time",
            str(timeout), url]
+    for h in headers:
+        cmd[1:1] = ["-H", h]
     if body is not None:
         cmd[1:1] = ["-H", "content-type: application/json", "--data-binary", f"@{body}"]
     r = subprocess.run(cmd, capture_output=True, timeout=timeout + 5)
@@ -373,14 +448,24 @@ def curl(url: str, body: Optional[Path], timeout: float = 30.0) -> tuple[int, by
     return int(code), body_out
 
 
-def make_payload(path: Path, size: int) -> Path:
+def make_payload_bytes(size: int) -> bytes:
     """A JSON document of exactly `size` bytes, like a Lambda event."""
     head, tail = b'{"data":"', b'"}'
     filler = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))[: size - len(head) - len(tail)]
     data = head + filler + tail
     assert len(data) == size
-    path.write_bytes(data)
+    return data
+
+
+def make_payload(path: Path, size: int) -> Path:
+    path.write_bytes(make_payload_bytes(size))
     return path
+
+
+def answer_headers(payload: str) -> tuple[str, ...]:
+    """The request header that asks the fake Lambda for this payload's answer."""
+    answer = PAYLOADS[payload]["answer"]
+    return () if answer == "small" else (f"{ANSWER_HEADER}: {answer}",)
 
 
 # --- one cell: one config x one payload x one round --------------------------------------------
@@ -396,24 +481,26 @@ def run_cell(args, envoy_launcher: str, cfg_name: str, cfg_text: str, payload: s
         affinity = os.sched_getaffinity(pid)
         if affinity != {CORE_UNDER_TEST}:
             raise BenchError(f"envoy under test not pinned to core {CORE_UNDER_TEST}: {affinity}")
-        url = e.url + CLIENT_PATH
+        url = e.url + PAYLOADS[payload]["path"]
+        hdrs = answer_headers(payload)
         rss_start = status_kib(pid, "VmRSS")
-        # 1. one request by curl: 200 and the Lambda's body, or stop here
-        code, got = curl(url, body)
-        if code != 200 or got.decode(errors="replace") != LAMBDA_BODY:
+        # 1. one request by curl: 200 and the Lambda's body (or, unwrapped, its body's body),
+        #    or stop here
+        code, got = curl(url, body, headers=hdrs)
+        if code != 200 or got != expected_answer(payload, cfg_name):
             raise BenchError(f"{name}: curl {url} answered {code}: {got[:300]!r}\n"
                              f"envoy log:\n{e.log_tail(30)}")
         sent = 1
         logf = workdir / name / "h2load.log"
         # 2. warm-up (closed loop), also sizes the measured closed-loop run
-        warm = h2load(url, args.warmup[payload], args.connections, body, logf)
+        warm = h2load(url, args.warmup[payload], args.connections, body, logf, headers=hdrs)
         sent += warm["n"]
         n_closed = int(min(max(warm["rps"] * args.closed_seconds, args.min_closed),
                            args.max_closed))
         n_closed = max(n_closed - n_closed % args.connections, args.connections)
         # 3. closed loop: throughput at a fixed connection count, and CPU per request
         with CpuWindow(pid) as cw:
-            closed = h2load(url, n_closed, args.connections, body, logf)
+            closed = h2load(url, n_closed, args.connections, body, logf, headers=hdrs)
         sent += closed["n"]
         closed.update(cw.figures(closed["n"]))
         # 4. open loop: latency at a fixed moderate rate
@@ -422,7 +509,7 @@ def run_cell(args, envoy_launcher: str, cfg_name: str, cfg_text: str, payload: s
         n_open -= n_open % args.open_connections
         with CpuWindow(pid) as cw:
             open_ = h2load(url, n_open, args.open_connections, body, logf,
-                           rps_per_client=rate / args.open_connections)
+                           rps_per_client=rate / args.open_connections, headers=hdrs)
         sent += open_["n"]
         open_.update(target_rps=rate, **cw.figures(open_["n"]))
         if open_["offered_rps"] < 0.9 * rate:
@@ -544,7 +631,7 @@ def summarize(cells: list[dict], payloads: list[str]) -> dict:
             cell = full[r]
             for m in ("rps", "p50_ms", "p99_ms", "cpu_us", "peak_rss_mib"):
                 f = METRICS[m][0]
-                a, b, c = f(cell["A"]), f(cell["B"]), f(cell["C"])
+                a, b, c, d = f(cell["A"]), f(cell["B"]), f(cell["C"]), f(cell["D"])
                 ratios.setdefault(f"{m}:C/A", []).append(c / a if a else float("nan"))
                 ratios.setdefault(f"{m}:C/B", []).append(c / b if b else float("nan"))
                 if m in ("cpu_us", "p50_ms"):
@@ -553,6 +640,9 @@ def summarize(cells: list[dict], payloads: list[str]) -> dict:
                 if m == "cpu_us":
                     ratios.setdefault("cpu_us:B-A", []).append(b - a)
                     ratios.setdefault("cpu_us:C-A", []).append(c - a)
+                    # D: what holding the body costs; C−D: the module beyond buffering
+                    ratios.setdefault("cpu_us:D-A", []).append(d - a)
+                    ratios.setdefault("cpu_us:C-D", []).append(c - d)
         out[p] = {"configs": per_cfg, "ratios": {k: spread(v) for k, v in ratios.items()},
                   "ratio_rounds_used": use_rounds}
     return out
@@ -576,7 +666,8 @@ def markdown(result: dict) -> str:
     s = result["settings"]
     intf = result["interference"]
     lines = [
-        "# envoy-lambda benchmark: A plain router / B native aws_lambda / C envoy_lambda module",
+        "# envoy-lambda benchmark: A plain router / B native aws_lambda / C envoy_lambda module"
+        " / D router + buffer filter",
         "",
         f"- date: {result['date']}; machine: {m['cpu_model']}, {m['cores']} cores, "
         f"{m['mem_gib']} GiB; kernel {m['kernel']}; {m['envoy_version']}",
@@ -591,7 +682,9 @@ def markdown(result: dict) -> str:
         f"(below), ~{s['open_seconds']} s (at least {s['min_open']} requests)",
         f"- Envoy under test: --concurrency 1, pinned to core {CORE_UNDER_TEST}; h2load and "
         f"the upstream Envoy on core {CORE_OTHERS}; per_connection_buffer_limit_bytes "
-        f"{BUFFER_LIMIT} in all three",
+        f"{BUFFER_LIMIT} in all four (D's buffer filter: max_request_bytes {BUFFER_LIMIT})"
+        + ("; QUICK MODE (1 round, ~1 s windows): a smoke check, not a measurement"
+           if s.get("quick") else ""),
         f"- load average at start / end: {result['loadavg_start']} / {result['loadavg_end']}; "
         f"share of a core used by other processes during the measured windows: core 0 median "
         f"{intf['core0']['median']:.3f} (max {intf['core0']['max']:.3f}), core 1 median "
@@ -615,14 +708,15 @@ def markdown(result: dict) -> str:
                 f"{','.join(map(str, c['rounds_used']))} |")
     lines += [
         "",
-        "Ratios, computed per round from the A, B and C that ran back to back, then median "
+        "Ratios, computed per round from the A, B, C and D that ran back to back, then median "
         "(min–max). Added cost = (C−A)/(B−A): 1.0 = the module adds as much CPU per request to "
-        "the plain router as the native filter does, < 1 = less.",
+        "the plain router as the native filter does, < 1 = less. D−A is what buffering the "
+        "whole request alone adds; C−D what the module adds beyond it.",
         "",
         "| payload | req/s C/A | req/s C/B | CPU C/A | CPU C/B | added CPU µs B−A | "
-        "added CPU µs C−A | added CPU (C−A)/(B−A) | p50 C/A | p50 C/B | p99 C/A | p99 C/B | "
-        "peak RSS C/B | rounds |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "added CPU µs C−A | added CPU µs D−A | C−D µs | added CPU (C−A)/(B−A) | p50 C/A | "
+        "p50 C/B | p99 C/A | p99 C/B | peak RSS C/B | rounds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for p in s["payloads"]:
         r = result["summary"][p]["ratios"]
@@ -633,6 +727,8 @@ def markdown(result: dict) -> str:
             f"{fmt(r['cpu_us:C/A'], 2)} | {fmt(r['cpu_us:C/B'], 2)} | "
             f"{fmt(r['cpu_us:B-A'], _digits(r['cpu_us:B-A']['median']))} | "
             f"{fmt(r['cpu_us:C-A'], _digits(r['cpu_us:C-A']['median']))} | "
+            f"{fmt(r['cpu_us:D-A'], _digits(r['cpu_us:D-A']['median']))} | "
+            f"{fmt(r['cpu_us:C-D'], _digits(r['cpu_us:C-D']['median']))} | "
             f"{fmt(r['cpu_us:(C-A)/(B-A)'], 2)} | {fmt(r['p50_ms:C/A'], 2)} | "
             f"{fmt(r['p50_ms:C/B'], 2)} | {fmt(r['p99_ms:C/A'], 2)} | "
             f"{fmt(r['p99_ms:C/B'], 2)} | {fmt(r['peak_rss_mib:C/B'], 2)} | "
@@ -688,8 +784,13 @@ def _loadavg() -> str:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 5)))
-    ap.add_argument("--payloads", default="get,1k,64k,1m",
-                    help="comma-separated subset of get,1k,64k,1m")
+    ap.add_argument("--payloads", default=",".join(PAYLOADS),
+                    help=f"comma-separated subset of {','.join(PAYLOADS)}")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke check: 1 round, ~1 s windows, short warm-up, no waiting for "
+                         "idle cores (a few seconds per cell; figures only indicative)")
+    ap.add_argument("--max-minutes", type=float, default=30.0,
+                    help="start no further round when it would end past this many minutes")
     ap.add_argument("--connections", type=int, default=8, help="closed-loop connections")
     ap.add_argument("--closed-seconds", type=float, default=3.0)
     ap.add_argument("--min-closed", type=int, default=200)
@@ -726,7 +827,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if k not in PAYLOADS:
             ap.error(f"--rate {r}: unknown payload")
         a.rates[k] = int(v)
-    a.warmup = {"get": 5000, "1k": 5000, "64k": 2000, "1m": 200}
+    a.warmup = dict(WARMUP)
+    if a.quick:
+        a.rounds, a.closed_seconds, a.open_seconds, a.min_open = 1, 1.0, 1.0, 50
+        a.quiet_wait, a.quiet_wait_budget, a.max_attempts = 0.0, 0.0, 1
+        a.warmup = dict(QUICK_WARMUP)
     if a.rounds < 1:
         ap.error("--rounds must be >= 1")
     return a
@@ -799,13 +904,19 @@ def main(argv: list[str]) -> int:
         lambda_port = int(lambda_url.rsplit(":", 1)[1])
         plain_port = int(plain_url.rsplit(":", 1)[1])
         cfg_texts = {"A": config_a(plain_port), "B": config_b(lambda_port),
-                     "C": config_c(lambda_port)}
+                     "C": config_c(lambda_port), "D": config_d(plain_port)}
         for k, v in cfg_texts.items():
             (workdir / f"config-{k}.json").write_text(v)
         total = args.rounds * len(args.payloads) * len(CONFIGS)
         budget = Budget(args.rerun_budget, args.quiet_wait_budget)
         i = 0
         for rnd in range(1, args.rounds + 1):
+            spent = time.monotonic() - started
+            per_round = spent / (rnd - 1) if rnd > 1 else 0.0
+            if rnd > 1 and spent + per_round > args.max_minutes * 60:
+                log(f"stopping after {rnd - 1} rounds: another would pass --max-minutes "
+                    f"{args.max_minutes:g} ({per_round:.0f} s per round)")
+                break
             for p in args.payloads:
                 for cfg in CONFIGS:
                     i += 1
@@ -838,6 +949,8 @@ def main(argv: list[str]) -> int:
             "closed_seconds": args.closed_seconds, "open_connections": args.open_connections,
             "open_seconds": args.open_seconds, "min_open": args.min_open, "rates": args.rates,
             "warmup_requests": args.warmup, "buffer_limit_bytes": BUFFER_LIMIT,
+            "quick": args.quick, "max_minutes": args.max_minutes,
+            "rounds_run": len({c["round"] for c in cells}),
             "core_under_test": CORE_UNDER_TEST, "core_others": CORE_OTHERS,
             "clk_tck": CLK_TCK, "chart_name": f"{args.name}.svg",
             "load_generator": "h2load --h1 (nghttp2-client)",

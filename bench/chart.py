@@ -1,8 +1,9 @@
 """Hand-written SVG chart of the benchmark: CPU µs per request added over the plain router.
 
 One panel per payload (each with its own scale: 1 MiB costs orders of magnitude more than a
-GET), two bars: B (native aws_lambda filter) and C (envoy_lambda module). Bar = median over
-rounds of the per-round difference (config − A, from runs back to back), whisker = min–max.
+GET), three bars: B (native aws_lambda filter), C (envoy_lambda module), D (router + buffer
+filter). Bar = median over rounds of the per-round difference (config − A, from runs back to
+back), whisker = min–max.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import math
 from html import escape
 
-COLORS = {"B": "#8c8c8c", "C": "#1f6fb4"}
-NAMES = {"B": "B: native envoy.filters.http.aws_lambda", "C": "C: envoy_lambda module"}
-LABELS = {"get": "GET, no body", "1k": "POST 1 KiB", "64k": "POST 64 KiB", "1m": "POST 1 MiB"}
+COLORS = {"B": "#8c8c8c", "C": "#1f6fb4", "D": "#c9a227"}
+NAMES = {"B": "B: native envoy.filters.http.aws_lambda", "C": "C: envoy_lambda module",
+         "D": "D: router + buffer filter"}
+LABELS = {"get": "GET, no body", "1k": "POST 1 KiB", "64k": "POST 64 KiB", "1m": "POST 1 MiB",
+          "r1m": "GET, 1 MiB answer", "r1m-unwrap": "1 MiB answer, C unwraps"}
+BARS = ("B", "C", "D")
 
 
 def _nice_max(v: float) -> float:
@@ -48,13 +52,13 @@ def svg(result: dict) -> str:
            f'closed loop, {result["settings"]["connections"]} connections</text>']
     # legend
     lx = left
-    for k in ("B", "C"):
+    for k in BARS:
         out.append(f'<rect x="{lx}" y="60" width="14" height="14" fill="{COLORS[k]}"/>')
         out.append(f'<text x="{lx + 20}" y="72">{escape(NAMES[k])}</text>')
-        lx += 300
+        lx += 280
     for i, p in enumerate(payloads):
         r = summ[p]["ratios"]
-        vals = {k: r[f"cpu_us:{k}-A"] for k in ("B", "C")}
+        vals = {k: r[f"cpu_us:{k}-A"] for k in BARS if f"cpu_us:{k}-A" in r}
         hi = max([v["max"] for v in vals.values() if v["max"] is not None] + [0.0])
         lo = min([v["min"] for v in vals.values() if v["min"] is not None] + [0.0])
         ymax = _nice_max(hi * 1.1)
@@ -76,12 +80,12 @@ def svg(result: dict) -> str:
                        f'font-size="10">{tick}</text>')
         out.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
                    f'stroke="#333"/>')
-        bw = 60
-        for j, k in enumerate(("B", "C")):
+        bw = 44
+        for j, k in enumerate(vals):
             s = vals[k]
             if s["median"] is None:
                 continue
-            bx = x0 + 35 + j * (bw + 30)
+            bx = x0 + 25 + j * (bw + 24)
             yt, yb = sorted((y(s["median"]), y(0)))
             out.append(f'<rect x="{bx}" y="{yt:.1f}" width="{bw}" height="{yb - yt:.1f}" '
                        f'fill="{COLORS[k]}"><title>{escape(NAMES[k])}: median '

@@ -93,6 +93,13 @@ pub trait Host {
             .map(|(k, _)| k)
             .collect()
     }
+    /// Calls `f` with every header's name and value as Envoy holds them (names lower-case),
+    /// in one pass: one ABI call for the whole map instead of one lookup per name.
+    fn for_each_header(&self, map: Direction, f: &mut dyn FnMut(&[u8], &[u8])) {
+        for (k, v) in self.headers(map) {
+            f(k.as_bytes(), v.as_bytes());
+        }
+    }
     /// Replaces every value of `name`.
     fn set_header(&mut self, map: Direction, name: &str, value: &str);
     /// Adds one more value (e.g. a second `set-cookie`).

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::call_count;
 use super::config_handle::ConfigHandle;
 use super::envoy_buffer::EnvoyBuffer;
 use super::ffi::{self, Buffer, FilterEnvoyPtr, HttpHeader};
@@ -44,6 +45,7 @@ impl<'a> EnvoyHost<'a> {
     /// Calls `f` with Envoy's header array for `map` (names and values point into the map).
     fn with_raw_headers<R>(&self, map: Direction, f: impl FnOnce(&[HttpHeader]) -> R) -> R {
         let map = map_id(map);
+        call_count::note("http_get_headers_size");
         // SAFETY: `self.ptr` is live for this hook.
         let n = unsafe { ffi::envoy_dynamic_module_callback_http_get_headers_size(self.ptr, map) };
         let empty = HttpHeader {
@@ -60,6 +62,7 @@ impl<'a> EnvoyHost<'a> {
             heap.resize(n, empty);
             &mut heap
         };
+        call_count::note("http_get_headers");
         // SAFETY: `out` has room for the `n` entries Envoy reported for this map.
         let ok = unsafe {
             ffi::envoy_dynamic_module_callback_http_get_headers(self.ptr, map, out.as_mut_ptr())
@@ -77,6 +80,7 @@ impl<'a> EnvoyHost<'a> {
 
 impl Host for EnvoyHost<'_> {
     fn route_target(&self) -> Option<Arc<RouteTarget>> {
+        call_count::note("get_most_specific_route_config");
         // SAFETY: `self.ptr` is live for this hook.
         let p =
             unsafe { ffi::envoy_dynamic_module_callback_get_most_specific_route_config(self.ptr) };
@@ -88,6 +92,7 @@ impl Host for EnvoyHost<'_> {
     fn header(&self, map: Direction, name: &str) -> Option<&[u8]> {
         let mut out = Buffer::EMPTY;
         let mut count = 0usize;
+        call_count::note("http_get_header");
         // SAFETY: `self.ptr` is live for this hook (see `new`); `name` outlives the call; the
         // out-pointers are valid locals.
         let found = unsafe {
@@ -135,7 +140,19 @@ impl Host for EnvoyHost<'_> {
         })
     }
 
+    fn for_each_header(&self, map: Direction, f: &mut dyn FnMut(&[u8], &[u8])) {
+        self.with_raw_headers(map, |headers| {
+            for h in headers {
+                // SAFETY: Envoy filled both ranges with bytes of the live header map, which
+                // `&self` keeps unchanged.
+                let (k, v) = unsafe { EnvoyBuffer::key_value(self, h) };
+                f(k.as_slice(), v.as_slice());
+            }
+        });
+    }
+
     fn set_header(&mut self, map: Direction, name: &str, value: &str) {
+        call_count::note("http_set_header");
         // SAFETY: `self.ptr` is live; Envoy copies key and value before returning.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_set_header(
@@ -148,6 +165,7 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn add_header(&mut self, map: Direction, name: &str, value: &str) {
+        call_count::note("http_add_header");
         // SAFETY: `self.ptr` is live; Envoy copies key and value before returning.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_add_header(
@@ -160,6 +178,7 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn remove_header(&mut self, map: Direction, name: &str) {
+        call_count::note("http_set_header(remove)");
         // SAFETY: `self.ptr` is live; a null value pointer asks Envoy to remove the header.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_set_header(
@@ -173,14 +192,17 @@ impl Host for EnvoyHost<'_> {
 
     fn chunks(&self, body: Body) -> Vec<&[u8]> {
         let sel = body_id(body);
+        call_count::note("http_get_body_chunks_size");
         // SAFETY: `self.ptr` is live for this hook.
         let n =
             unsafe { ffi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.ptr, sel) };
+        call_count::note_n("body_slices", n as u64);
         if n == 0 {
             return Vec::new();
         }
         // Chunk descriptors only (16 B each); the bytes themselves are read in place.
         let mut chunks = vec![Buffer::EMPTY; n];
+        call_count::note("http_get_body_chunks");
         // SAFETY: `chunks` has room for the `n` descriptors Envoy reported.
         let ok = unsafe {
             ffi::envoy_dynamic_module_callback_http_get_body_chunks(
@@ -202,9 +224,11 @@ impl Host for EnvoyHost<'_> {
 
     fn for_each_chunk(&self, body: Body, f: &mut dyn FnMut(&[u8])) {
         let sel = body_id(body);
+        call_count::note("http_get_body_chunks_size");
         // SAFETY: `self.ptr` is live for this hook.
         let n =
             unsafe { ffi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.ptr, sel) };
+        call_count::note_n("body_slices", n as u64);
         if n == 0 {
             return;
         }
@@ -216,6 +240,7 @@ impl Host for EnvoyHost<'_> {
             heap.resize(n, Buffer::EMPTY);
             &mut heap
         };
+        call_count::note("http_get_body_chunks");
         // SAFETY: `out` has room for the `n` descriptors Envoy reported.
         let ok = unsafe {
             ffi::envoy_dynamic_module_callback_http_get_body_chunks(self.ptr, sel, out.as_mut_ptr())
@@ -231,6 +256,7 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn body_len(&self, body: Body) -> u64 {
+        call_count::note("http_get_body_size");
         // SAFETY: `self.ptr` is live for this hook.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_get_body_size(self.ptr, body_id(body)) as u64
@@ -241,6 +267,7 @@ impl Host for EnvoyHost<'_> {
         if len == 0 {
             return;
         }
+        call_count::note("http_drain_body");
         // SAFETY: `self.ptr` is live for this hook.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_drain_body(
@@ -252,6 +279,7 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn append_body(&mut self, body: Body, data: &[u8]) -> bool {
+        call_count::note("http_append_body");
         // SAFETY: `self.ptr` is live; Envoy copies `data` before returning.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_append_body(
@@ -263,6 +291,10 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn received_is_buffered(&self, direction: Direction) -> bool {
+        call_count::note(match direction {
+            Direction::Request => "http_received_buffered_request_body",
+            Direction::Response => "http_received_buffered_response_body",
+        });
         // SAFETY: `self.ptr` is live for this hook.
         unsafe {
             match direction {
@@ -279,11 +311,13 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn buffer_limit(&self) -> u64 {
+        call_count::note("http_get_buffer_limit");
         // SAFETY: `self.ptr` is live for this hook.
         unsafe { ffi::envoy_dynamic_module_callback_http_get_buffer_limit(self.ptr) }
     }
 
     fn set_buffer_limit(&mut self, limit: u64) {
+        call_count::note("http_set_buffer_limit");
         // SAFETY: `self.ptr` is live for this hook.
         unsafe { ffi::envoy_dynamic_module_callback_http_set_buffer_limit(self.ptr, limit) }
     }
@@ -299,6 +333,7 @@ impl Host for EnvoyHost<'_> {
             .iter()
             .map(|(k, v)| HttpHeader::from_pair(k.as_bytes(), v.as_bytes()))
             .collect();
+        call_count::note("http_send_response");
         // SAFETY: `self.ptr` is live; every buffer borrowed here outlives the call, during which
         // Envoy copies them.
         unsafe {
@@ -316,6 +351,7 @@ impl Host for EnvoyHost<'_> {
     fn secret(&self, index: usize) -> Option<&[u8]> {
         let handle = *self.config.secret_handles.get(index)?;
         let mut out = Buffer::EMPTY;
+        call_count::note("http_filter_get_generic_secret");
         // SAFETY: `self.ptr` is live; `handle` came from this config's subscription.
         let ok = unsafe {
             ffi::envoy_dynamic_module_callback_http_filter_get_generic_secret(
@@ -329,6 +365,7 @@ impl Host for EnvoyHost<'_> {
 
     fn source_address(&self) -> Option<&str> {
         let mut out = Buffer::EMPTY;
+        call_count::note("http_filter_get_attribute_string");
         // SAFETY: `self.ptr` is live; `out` is a valid local.
         let ok = unsafe {
             ffi::envoy_dynamic_module_callback_http_filter_get_attribute_string(
@@ -345,6 +382,7 @@ impl Host for EnvoyHost<'_> {
 
     fn response_code_details(&self) -> Option<&str> {
         let mut out = Buffer::EMPTY;
+        call_count::note("http_filter_get_attribute_string");
         // SAFETY: `self.ptr` is live; `out` is a valid local.
         let ok = unsafe {
             ffi::envoy_dynamic_module_callback_http_filter_get_attribute_string(
@@ -361,6 +399,7 @@ impl Host for EnvoyHost<'_> {
 
     fn response_flags(&self) -> Option<u64> {
         let mut flags = 0u64;
+        call_count::note("http_filter_get_attribute_int");
         // SAFETY: `self.ptr` is live; `flags` is a valid local.
         let ok = unsafe {
             ffi::envoy_dynamic_module_callback_http_filter_get_attribute_int(
@@ -373,6 +412,7 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn set_metadata(&mut self, namespace: &str, key: &str, value: &str) {
+        call_count::note("http_set_dynamic_metadata_string");
         // SAFETY: `self.ptr` is live; Envoy copies the three buffers.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
@@ -388,6 +428,7 @@ impl Host for EnvoyHost<'_> {
         let Some(id) = self.config.counter_id(counter) else {
             return;
         };
+        call_count::note("http_filter_increment_counter");
         // SAFETY: `self.ptr` is live; `id` was defined for this config in config_new, unlabelled.
         unsafe {
             ffi::envoy_dynamic_module_callback_http_filter_increment_counter(

@@ -13,14 +13,16 @@
 //! - `metrics`: counter and gauge definition (config_new only).
 //! - `envoy_buffer`: Envoy-owned bytes bound to a borrow (the only `from_raw_parts`).
 //! - `guard`: the panic boundary every hook goes through; `log`: Envoy's logger.
+//! - `call_count`: hook, ABI-call and body-slice counts for benchmarks (feature
+//!   `abi-counters`; empty without it).
 //!
 //! Dependencies inside `abi/` point one way, from the hooks down to the raw declarations
 //! (`grep -n "use super::" src/abi/*.rs`); no module uses one above it:
 //!
 //! ```text
 //! hooks          -> stream_handle, config_handle, route_config, envoy_buffer, guard, log, ffi
-//! stream_handle  -> envoy_host, config_handle, guard, ffi
-//! envoy_host     -> config_handle, route_config, envoy_buffer, log, ffi
+//! stream_handle  -> envoy_host, config_handle, guard, call_count, ffi
+//! envoy_host     -> config_handle, route_config, envoy_buffer, log, call_count, ffi
 //! config_handle  -> discovery, metrics, ffi
 //! discovery      -> metrics, envoy_buffer, log, ffi
 //! metrics        -> log, ffi
@@ -28,12 +30,14 @@
 //! envoy_buffer   -> ffi
 //! guard          -> log, ffi
 //! log            -> ffi
+//! call_count     (nothing)
 //! ffi            (nothing)
 //! ```
 //!
 //! Facts about this ABI that were verified against the real binary are in `docs/abi-notes.md`.
 #![allow(unsafe_code)]
 
+mod call_count;
 mod config_handle;
 mod discovery;
 mod envoy_buffer;

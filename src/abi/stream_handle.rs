@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use super::call_count;
 use super::config_handle::ConfigHandle;
 use super::envoy_host::EnvoyHost;
 use super::ffi::{FilterEnvoyPtr, FilterModulePtr};
@@ -22,6 +23,7 @@ pub struct StreamHandle {
 impl StreamHandle {
     /// The pointer Envoy keeps for a new stream of `config`.
     pub fn new_module_ptr(config: Arc<ConfigHandle>) -> FilterModulePtr {
+        call_count::note("streams_created");
         let filter = RefCell::new(LambdaFilter::new(Arc::clone(&config.shared)));
         FilterModulePtr::from_raw(Box::into_raw(Box::new(StreamHandle { config, filter })).cast())
     }
@@ -43,6 +45,7 @@ impl StreamHandle {
             // SAFETY: as the caller guarantees, `raw` is a live `Box<StreamHandle>`, now ours.
             drop(unsafe { Box::from_raw(raw) });
         }
+        call_count::stream_done();
     }
 }
 
@@ -51,7 +54,7 @@ impl StreamHandle {
 ///
 /// The pointers must be the ones Envoy passed to the running stream hook.
 pub fn with_stream<T: Copy>(
-    hook: &str,
+    hook: &'static str,
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
     idle: T,
@@ -80,6 +83,7 @@ pub fn with_stream<T: Copy>(
             on_panic
         },
         || {
+            call_count::note(hook);
             // SAFETY: Envoy passes the stream it got from http_filter_new, still alive.
             let stream = unsafe { StreamHandle::from_module_ptr(&filter_module_ptr) };
             let Ok(mut filter) = stream.filter.try_borrow_mut() else {

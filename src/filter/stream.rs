@@ -59,6 +59,8 @@ struct Pending {
     hasher: PayloadHasher,
     /// Event formats: the client's request line and headers, captured before stripping.
     request: Option<Box<HttpRequest>>,
+    /// Raw format: the client's content-length, left on the request.
+    kept_length: Option<u64>,
 }
 
 /// How the response must be rewritten once its body is complete.

@@ -42,11 +42,11 @@ impl LambdaFilter {
         };
         let options = target.overrides.apply_to(&upstream.options);
         let limit = options.invocation_type.payload_limit();
+        let client = scan_client_headers(host);
         let declared = if end_of_stream {
             None // no body follows, whatever the header says
         } else {
-            host.header(Direction::Request, "content-length")
-                .and_then(parse_u64)
+            client.content_length
         };
         if let Some(len) = declared {
             if len > limit {
@@ -55,13 +55,21 @@ impl LambdaFilter {
         }
         let request =
             (options.request_format != RequestFormat::Raw).then(|| Box::new(capture_request(host)));
-        strip_client_headers(host);
+        // A raw payload is the client's body as it came: Envoy's codec has checked it against
+        // its content-length, so that header may stay (saves removing it and setting it again).
+        let kept_length = declared.filter(|_| options.request_format == RequestFormat::Raw);
+        for name in &client.strip {
+            if kept_length.is_none() || !name.eq_ignore_ascii_case("content-length") {
+                host.remove_header(Direction::Request, name);
+            }
+        }
         let pending = Box::new(Pending {
             upstream,
             function,
             options,
             hasher: PayloadHasher::new(),
             request,
+            kept_length,
         });
         // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts. (Responses that
         // are rewritten raise it again when they come.)
@@ -222,6 +230,7 @@ impl LambdaFilter {
             options,
             hasher,
             request,
+            kept_length,
         } = *pending;
         let (payload_hex, payload_len) = match request {
             None => {
@@ -245,6 +254,7 @@ impl LambdaFilter {
             &options,
             &payload_hex,
             payload_len,
+            kept_length,
         )
     }
 
@@ -270,7 +280,12 @@ impl LambdaFilter {
         )
     }
 
-    /// Rewrites the request into a signed Invoke call.
+    /// Rewrites the request into a signed Invoke call. `kept_length`: the client's
+    /// content-length, left in place.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site, the parts of one request"
+    )]
     fn invoke(
         &mut self,
         host: &mut dyn Host,
@@ -279,6 +294,7 @@ impl LambdaFilter {
         options: &InvokeOptions,
         payload_hex: &str,
         payload_len: u64,
+        kept_length: Option<u64>,
     ) -> Result<(), LocalReply> {
         let secret = self.shared.config.secret(upstream.secret);
         let creds = host
@@ -349,11 +365,13 @@ impl LambdaFilter {
             ":authority",
             &upstream.endpoint.authority,
         );
-        host.set_header(
-            Direction::Request,
-            "content-length",
-            itoa::Buffer::new().format(payload_len),
-        );
+        if kept_length != Some(payload_len) {
+            host.set_header(
+                Direction::Request,
+                "content-length",
+                itoa::Buffer::new().format(payload_len),
+            );
+        }
         // Every x-amz-* and authorization header of the client was stripped in
         // request_headers, so ours can be added without Envoy searching for old values.
         for (name, value) in signed_headers[1..].iter().copied() {
@@ -403,10 +421,27 @@ pub(super) fn strip_port(addr: &str) -> &str {
     }
 }
 
-fn strip_client_headers(host: &mut dyn Host) {
-    for name in host.header_names_matching(Direction::Request, &must_not_reach_aws) {
-        host.remove_header(Direction::Request, &name);
-    }
+/// What one pass over the client's headers tells (one ABI call, no lookups by name).
+struct ClientHeaders {
+    /// The headers that must not reach AWS.
+    strip: Vec<String>,
+    content_length: Option<u64>,
+}
+
+fn scan_client_headers(host: &dyn Host) -> ClientHeaders {
+    let mut out = ClientHeaders {
+        strip: Vec::new(),
+        content_length: None,
+    };
+    host.for_each_header(Direction::Request, &mut |name, value| {
+        if name == b"content-length" {
+            out.content_length = parse_u64(value);
+        }
+        if must_not_reach_aws(name) {
+            out.strip.push(String::from_utf8_lossy(name).into_owned());
+        }
+    });
+    out
 }
 
 fn too_large(len: u64, invocation: InvocationType) -> LocalReply {

@@ -26,27 +26,30 @@ impl LambdaFilter {
             options.request_format,
             options.response_format,
         );
+        // One pass over the headers instead of three lookups by name (each lookup copies and
+        // lower-cases the name inside Envoy): most answers are a plain 200.
+        let (mut status, mut has_log, mut function_error) = (0u32, false, false);
+        host.for_each_header(Direction::Response, &mut |name, value| match name {
+            b":status" => status = parse_u64(value).unwrap_or(0) as u32,
+            b"x-amz-log-result" => has_log = true,
+            b"x-amz-function-error" => function_error = true,
+            _ => {}
+        });
         // The function's log tail goes to dynamic metadata, never to the client.
-        if let Some(log) = host.header(Direction::Response, "x-amz-log-result") {
+        if has_log {
             if log_type == LogType::Tail {
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(log)
+                let decoded = host
+                    .header(Direction::Response, "x-amz-log-result")
+                    .and_then(|log| base64::engine::general_purpose::STANDARD.decode(log).ok())
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 host.set_metadata(METADATA_NAMESPACE, "log_result", &decoded);
             }
             host.remove_header(Direction::Response, "x-amz-log-result");
         }
-        let status = host
-            .header(Direction::Response, ":status")
-            .and_then(parse_u64)
-            .unwrap_or(0) as u32;
         // A function error comes back as 200 with `X-Amz-Function-Error`: it must not look
         // like a success, so the status becomes 502 (the header and error payload are kept).
-        if host
-            .header(Direction::Response, "x-amz-function-error")
-            .is_some()
-        {
+        if function_error {
             host.set_header(Direction::Response, ":status", "502");
             host.increment(Counter::FunctionErrors);
             self.state = State::Done;

@@ -934,3 +934,32 @@ mod discovery {
         assert_eq!(h.reply.as_ref().unwrap().status, 404);
     }
 }
+
+#[test]
+fn raw_body_keeps_the_clients_content_length_and_a_wrong_one_is_corrected() {
+    for (declared, body) in [("5", b"hello".as_slice()), ("3", b"hello".as_slice())] {
+        let mut f = filter();
+        let mut h = host(
+            "echo",
+            &[
+                (":method", "POST"),
+                (":path", "/x"),
+                ("content-length", declared),
+            ],
+        );
+        assert_eq!(
+            f.on_request_headers(&mut h, false),
+            HeadersStatus::StopIteration
+        );
+        assert_eq!(send_body(&mut f, &mut h, body, 16), BodyStatus::Continue);
+        assert_eq!(sent_body(&h), body);
+        // The header that leaves is the payload's length, once.
+        let lengths: Vec<_> = h
+            .request_headers
+            .iter()
+            .filter(|(k, _)| k == "content-length")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(lengths, ["5"], "declared {declared}");
+    }
+}
