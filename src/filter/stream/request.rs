@@ -70,7 +70,7 @@ impl LambdaFilter {
         // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts. (Responses that
         // are rewritten raise it again when they come.)
         if !end_of_stream {
-            ensure_buffer_limit(host, limit + BUFFER_HEADROOM);
+            self.limit_before = Some(ensure_buffer_limit(host, limit + BUFFER_HEADROOM));
         }
         self.state = State::Collecting(pending);
         if end_of_stream {
