@@ -8,7 +8,10 @@ the socket itself. ``sink`` lets a 100 MB body pass without being kept.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -181,3 +184,69 @@ def _read_chunked(r: _Reader, resp: Response, take: Callable[[bytes], None]) -> 
         if r.line() != b"":
             resp.cut = "eof"
             return
+
+
+@dataclass
+class CurlResult:
+    rc: int  # curl's exit code: 0 clean; 92 HTTP/2 stream reset, 18 partial body, 28 timeout …
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    chunks: list[tuple[float, int]]  # body bytes as curl wrote them: (monotonic, size)
+    started: float
+    stderr: str
+
+    def header(self, name: str) -> Optional[str]:
+        name = name.lower()
+        return next((v for k, v in self.headers if k == name), None)
+
+    def header_all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k == name.lower()]
+
+    @property
+    def first_chunk_after(self) -> float:
+        return self.chunks[0][0] - self.started if self.chunks else float("inf")
+
+    @property
+    def last_chunk_after(self) -> float:
+        return self.chunks[-1][0] - self.started if self.chunks else float("inf")
+
+
+def curl_h2(url: str, body: bytes = b"", headers: Optional[dict[str, str]] = None,
+            timeout: float = 20.0) -> CurlResult:
+    """POST over HTTP/2 (h2c, prior knowledge) with curl -N, timing the body's arrival."""
+    curl = shutil.which("curl")
+    assert curl, "curl is needed for the HTTP/2 checks"
+    cmd = [curl, "-sS", "-N", "-i", "--http2-prior-knowledge", "--max-time", str(timeout),
+           "-X", "POST", "--data-binary", "@-", "-H", "Content-Type: application/json"]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", f"{k}: {v}"]
+    started = time.monotonic()
+    p = subprocess.Popen(cmd + [url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(body)
+    p.stdin.close()
+    raw, head_end, chunks = bytearray(), -1, []
+    fd = p.stdout.fileno()
+    while True:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
+        now = time.monotonic()
+        raw += data
+        if head_end < 0:
+            head_end = raw.find(b"\r\n\r\n")
+            if head_end >= 0 and len(raw) > head_end + 4:
+                chunks.append((now, len(raw) - head_end - 4))
+        else:
+            chunks.append((now, len(data)))
+    rc = p.wait(timeout=timeout + 10)
+    stderr = p.stderr.read().decode(errors="replace")
+    p.stdout.close()
+    p.stderr.close()
+    if head_end < 0:
+        return CurlResult(rc, 0, [], b"", [], started, stderr)
+    lines = raw[:head_end].decode("latin-1").split("\r\n")
+    hdrs = [(k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:])]
+    return CurlResult(rc, int(lines[0].split()[1]), hdrs, bytes(raw[head_end + 4:]), chunks,
+                      started, stderr)
