@@ -164,6 +164,15 @@ def test_first_chunk_arrives_while_the_function_runs_http2(env):
     assert r.chunks[0][0] < env.lam.requests[-1].writes[1][0]
 
 
+def test_buffered_invoke_of_the_same_function_waits_for_the_end(env):
+    """The comparison: the same function through buffered Invoke sends nothing until it ends."""
+    env.lam.script(HELD_SCRIPT, operation="invoke")
+    r = post(env, "/buffered", b'{"q":1}')
+    assert r.status == 200 and r.body == b"first chunk\nthe rest\n"
+    print(f"\nTTFB buffered http/1.1: first byte after {r.first_chunk_after * 1000:.0f} ms")
+    assert r.first_chunk_after >= HOLD
+
+
 # -- the request Lambda gets ---------------------------------------------------------------
 def test_request_is_signed_invoke_with_response_stream(env):
     body = json.dumps({"order": 7}).encode()
@@ -210,6 +219,35 @@ def test_100_mb_stream_keeps_envoy_memory_flat(env):
           f"machine); Envoy VmRSS {before['VmRSS']} -> {after['VmRSS']} KiB, VmHWM "
           f"{before['VmHWM']} -> {after['VmHWM']} KiB (peak growth {growth_kib} KiB)")
     assert growth_kib < 8 * 1024, (before, after)
+
+
+def test_a_stalled_client_holds_the_function_back_not_envoy_memory(env):
+    """The client stops reading for 2 s: Envoy's flow control must stop reading Lambda's
+    stream (the peer's writes block) instead of buffering what keeps coming."""
+    total, stall_at, stall = 100 << 20, 4 << 20, 2.0
+    env.lam.script([{"generate": 2 << 20}, {"complete": {}}])  # warm-up
+    assert post(env, "/stream", timeout=60, sink=lambda _: None).complete
+    before = vm(env.proc)
+    env.lam.script([{"generate": total, "frame_size": 65536}, {"complete": {}}])
+    seen, stalled = [0], {}
+
+    def slow_sink(data: bytes) -> None:
+        seen[0] += len(data)
+        if seen[0] >= stall_at and not stalled:
+            rec = env.lam.requests[-1]
+            start = rec.bytes_sent
+            time.sleep(stall)
+            stalled.update(sent_during=rec.bytes_sent - start, hwm=vm(env.proc)["VmHWM"])
+
+    r = post(env, "/stream", timeout=90, sink=slow_sink)
+    assert r.complete and r.body_len == total, (r.cut, r.body_len)
+    growth_kib = stalled["hwm"] - before["VmHWM"]
+    print(f"\nstalled client: the peer wrote {stalled['sent_during'] / 2**20:.1f} MiB more during "
+          f"the {stall} s stall; Envoy VmHWM grew {growth_kib} KiB")
+    assert growth_kib < 8 * 1024, (before, stalled)
+    # the peer was held back: socket buffers (loopback autotuning lets them grow to tens of
+    # MiB) took some, Envoy's memory did not take the rest
+    assert stalled["sent_during"] < total - stall_at - (8 << 20), stalled
 
 
 # -- the HTTP prelude (unwrap) ------------------------------------------------------------------

@@ -179,6 +179,14 @@ def test_default_answer_echoes_the_payload(streaming_lambda):
                                                                 "Invoke"]
 
 
+def test_buffered_invoke_plays_a_script_at_once(streaming_lambda):
+    streaming_lambda.script([{"chunk": "a"}, {"sleep": 0.3}, {"chunk": "b"}, {"complete": {}}],
+                            operation="invoke")
+    r = call_peer(streaming_lambda, stream=False)
+    assert r.status == 200 and r.body == b"ab" and r.first_chunk_after >= 0.3
+    assert r.header("content-type") == "application/json"
+
+
 def test_http_prelude_split_over_frames(streaming_lambda):
     prelude = {"statusCode": 201, "headers": {"content-type": "text/plain"}, "cookies": ["a=1"]}
     raw = es.http_prelude(201, prelude["headers"], prelude["cookies"])

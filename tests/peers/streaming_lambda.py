@@ -6,8 +6,9 @@ request's SigV4 signature is right, ``200`` with ``Content-Type: application/vnd
 ``X-Amz-Executed-Version``, ``x-amzn-RequestId`` and a chunked body of event-stream messages
 (``PayloadChunk`` / ``InvokeComplete``, encoded by ``eventstream.py`` from the AWS / Smithy spec).
 What the body holds, and how it is cut into TCP writes, is scripted per test. Buffered ``Invoke``
-(``POST /2015-03-31/functions/{name}/invocations``) is answered too (200, the payload echoed), so
-one peer serves both invoke modes.
+(``POST /2015-03-31/functions/{name}/invocations``) is answered too (200, the payload echoed; with
+an ``operation="invoke"`` script: its sleeps, then its chunks' bytes in one answer), so one peer
+serves both invoke modes.
 
 Signatures are checked like moto does it (botocore's ``SigV4Auth`` recomputes the signature with
 the secret of the key in ``Credential=``, the region and service of its scope), over exactly the
@@ -450,7 +451,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if rec.operation == "Invoke":
             rec.status = 200
             rec.outcome = "ended"
-            out = rec.body
+            out = self._buffered_result(script, rec.body)
             self.send_response(200)
             for k, v in {"Content-Type": "application/json", "X-Amz-Executed-Version": executed,
                          "x-amzn-RequestId": lam._request_id(rec), **script.headers}.items():
@@ -467,6 +468,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self._stream(rec, script.steps)
+
+    @staticmethod
+    def _buffered_result(script: Script, payload: bytes) -> bytes:
+        """Invoke's answer to a streaming script: its sleeps, then its chunks' bytes at once
+        (the same function, buffered); no script: the payload echoed."""
+        if not script.steps or script.steps == echo_steps(payload):
+            return payload
+        out = bytearray()
+        for step in script.steps:
+            if "sleep" in step:
+                time.sleep(float(step["sleep"]))
+            elif "chunk" in step:
+                out += step["chunk"].encode()
+            elif "chunk_b64" in step:
+                out += base64.b64decode(step["chunk_b64"])
+        return bytes(out)
 
     def _write(self, rec: Recorded, data: bytes) -> None:
         if not data:
