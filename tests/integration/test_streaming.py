@@ -88,7 +88,9 @@ def envoy(envoy_bin, module_so, tmp_path_factory):
         cfg = configs.streaming_config(lam.port, lam.access_key, lam.secret_key, FUNCTIONS, ROUTES)
         log = work / "access.log"
         cfg = configs.with_file_access_log(cfg, log, ACCESS)
-        proc = envoy_proc.EnvoyProcess(envoy_bin, cfg, work / "envoy", name="streaming")
+        # Envoy writes file access logs every --file-flush-interval-msec (10 s by default).
+        proc = envoy_proc.EnvoyProcess(envoy_bin, cfg, work / "envoy", name="streaming",
+                                       extra_args=["--file-flush-interval-msec", "200"])
         proc.start()
         try:
             yield Envoy(proc, lam, log)
