@@ -31,7 +31,9 @@ pytestmark = pytest.mark.usefixtures("module_so")
 ACCESS = ("ACCESS %REQ(X-TEST-ID)% %RESPONSE_CODE% flags=%RESPONSE_FLAGS% "
           "details=%RESPONSE_CODE_DETAILS% md=%DYNAMIC_METADATA(envoy_lambda)%")
 
-# Counter names (README "Response streaming"), without the metrics namespace prefix.
+# Counter names (stream-core's commit 36fe243), under metrics_namespace envoy_lambda; metadata
+# keys in namespace envoy_lambda: stream_error (function_error | framing_error),
+# stream_error_code, stream_error_details, log_result.
 STREAMED = "envoy_lambda.streamed_invocations"
 STREAMED_BYTES = "envoy_lambda.streamed_bytes"
 STREAM_FUNCTION_ERRORS = "envoy_lambda.stream_function_errors"
@@ -62,7 +64,7 @@ class Envoy:
         return self.proc.url
 
     def access_line(self, test_id: str, timeout: float = 8.0) -> str:
-        """The access log line of request `test_id` (the file is flushed every ~1 s)."""
+        """The access log line of request `test_id`."""
         deadline = time.monotonic() + timeout
         while True:
             lines = [ln for ln in (self.access_log.read_text() if self.access_log.exists()
@@ -88,7 +90,9 @@ def envoy(envoy_bin, module_so, tmp_path_factory):
         cfg = configs.streaming_config(lam.port, lam.access_key, lam.secret_key, FUNCTIONS, ROUTES)
         log = work / "access.log"
         cfg = configs.with_file_access_log(cfg, log, ACCESS)
-        proc = envoy_proc.EnvoyProcess(envoy_bin, cfg, work / "envoy", name="streaming")
+        # the access log file is flushed every 50 ms, not every 10 s
+        proc = envoy_proc.EnvoyProcess(envoy_bin, cfg, work / "envoy", name="streaming",
+                                       extra_args=["--file-flush-interval-msec", "50"])
         proc.start()
         try:
             yield Envoy(proc, lam, log)
@@ -310,21 +314,28 @@ MID_ERROR = [{"chunk": "partial "}, {"chunk": "output"},
                            "ErrorDetails": '{"errorMessage":"boom","errorType":"Error"}'}}]
 
 
-def test_mid_stream_error_cuts_the_http1_stream_and_is_in_metadata(env):
+@pytest.mark.parametrize("same_write", [True, False], ids=["same_write", "frame_by_frame"])
+def test_mid_stream_error_cuts_the_http1_stream_and_is_in_metadata(env, same_write):
     errors = env.counter(STREAM_FUNCTION_ERRORS)
-    env.lam.script(MID_ERROR)
+    env.lam.script([{"batch": MID_ERROR}] if same_write else MID_ERROR)
     r = post(env, "/stream")
     assert r.status == 200 and r.body == b"partial output"
     assert not r.complete and r.cut in ("eof", "reset"), r  # no zero chunk: the client can tell
     md = env.metadata(r)
-    assert "Unhandled" in json.dumps(md), md
+    assert md.get("stream_error") == "function_error", md
+    assert md.get("stream_error_code") == "Unhandled", md
+    assert "boom" in md.get("stream_error_details", ""), md
     assert env.proc.wait_counter(STREAM_FUNCTION_ERRORS, errors + 1) == errors + 1
 
 
-def test_mid_stream_error_resets_the_http2_stream(env):
-    env.lam.script(MID_ERROR)
+# same_write: the error comes in one TCP write with the chunks before it (a function that fails
+# at once); those chunks and the 200 must still reach the client before the reset.
+@pytest.mark.parametrize("same_write", [True, False], ids=["same_write", "after_100ms"])
+def test_mid_stream_error_resets_the_http2_stream(env, same_write):
+    env.lam.script([{"batch": MID_ERROR}] if same_write else
+                   MID_ERROR[:2] + [{"sleep": 0.1}] + MID_ERROR[2:])
     r = h2(env, "/stream")
-    assert r.status == 200 and r.body == b"partial output"
+    assert r.status == 200 and r.body == b"partial output", (r.rc, r.status, r.body, r.stderr)
     assert r.rc != 0, "curl saw a cleanly ended stream"  # 92: RST_STREAM
 
 
@@ -354,7 +365,8 @@ def test_bad_frame_cuts_the_stream(env, damage):
     assert r.body == b"good ", r.body[:200]  # nothing of the bad frame or after it
     assert not r.complete, r
     assert env.proc.wait_counter(STREAM_FRAMING_ERRORS, framing + 1) == framing + 1
-    assert env.metadata(r), "the framing error is not in the metadata"
+    md = env.metadata(r)
+    assert md.get("stream_error") == "framing_error" and md.get("stream_error_code"), md
 
 
 def test_truncated_frame_then_closed_connection(env):
@@ -363,9 +375,12 @@ def test_truncated_frame_then_closed_connection(env):
     assert r.status == 200 and r.body == b"good " and not r.complete, r
 
 
-def test_bad_frame_resets_the_http2_stream(env):
-    env.lam.script([{"chunk": "good "}, {"chunk": "bad", "corrupt": "message_crc"},
-                    {"complete": {}}])
+@pytest.mark.parametrize("same_write", [True, False], ids=["same_write", "after_100ms"])
+def test_bad_frame_resets_the_http2_stream(env, same_write):
+    bad = base64.b64encode(es.corrupt(es.payload_chunk(b"bad"), "message_crc")).decode()
+    steps = [{"chunk": "good "}, {"raw_b64": bad}, {"complete": {}}]
+    env.lam.script([{"batch": steps}] if same_write else
+                   steps[:1] + [{"sleep": 0.1}] + steps[1:])
     r = h2(env, "/stream")
     assert r.status == 200 and r.body == b"good " and r.rc != 0, (r.rc, r.body)
 
