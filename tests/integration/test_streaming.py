@@ -13,6 +13,7 @@ import base64
 import hashlib
 import itertools
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -300,6 +301,24 @@ def test_prelude_is_validated_like_buffered_unwrap(env):
     assert buffered.status == 502 and json.loads(buffered.body)["error"] == json.loads(r.body)["error"]
 
 
+def test_prelude_that_never_ends_is_a_502(env):
+    env.lam.script([{"chunk": '{"statusCode": 201, "headers": {}}'}, {"complete": {}}])
+    r = post(env, "/unwrap")
+    assert r.status == 502 and r.complete, r
+    assert json.loads(r.body)["error"] == "malformed_function_response"
+    assert env.metadata(r).get("stream_error_code") == "bad_prelude"
+
+
+def test_function_error_before_the_prelude_ends_is_a_502(env):
+    """Nothing was sent yet, so the error can still be an answer of its own."""
+    env.lam.script([{"chunk": '{"statusCode": 2'},
+                    {"complete": {"ErrorCode": "Unhandled", "ErrorDetails": "early"}}])
+    r = post(env, "/unwrap")
+    assert r.status == 502 and r.complete, r
+    assert json.loads(r.body)["error"] == "function_error"
+    assert b"early" not in r.body and b'statusCode' not in r.body
+
+
 def test_raw_mode_forwards_the_prelude_bytes_untouched(env):
     env.lam.script(prelude_script(["body"]))
     r = post(env, "/stream")
@@ -337,6 +356,41 @@ def test_mid_stream_error_resets_the_http2_stream(env, same_write):
     r = h2(env, "/stream")
     assert r.status == 200 and r.body == b"partial output", (r.rc, r.status, r.body, r.stderr)
     assert r.rc != 0, "curl saw a cleanly ended stream"  # 92: RST_STREAM
+
+
+@pytest.mark.parametrize("step", [{"exception": "ServiceException", "message": "m"},
+                                  {"error": "InternalFailure", "message": "m"}],
+                         ids=["exception", "error"])
+def test_exception_message_in_the_stream_cuts_it(env, step):
+    env.lam.script([{"chunk": "a"}, step, {"chunk": "never"}, {"complete": {}}])
+    r = post(env, "/stream")
+    assert r.status == 200 and r.body == b"a" and not r.complete, r
+    md = env.metadata(r)
+    assert md.get("stream_error") == "function_error", md
+    assert md.get("stream_error_code") == next(iter(step.values())), md
+
+
+def test_stream_without_invoke_complete_is_cut(env):
+    """A body that just stops (zero chunk, no InvokeComplete) must not look complete."""
+    framing = env.counter(STREAM_FRAMING_ERRORS)
+    env.lam.script([{"chunk": "a"}, {"chunk": "b"}])
+    r = post(env, "/stream")
+    assert r.status == 200 and r.body == b"ab" and not r.complete, r
+    assert env.metadata(r).get("stream_error") == "framing_error"
+    assert env.proc.wait_counter(STREAM_FRAMING_ERRORS, framing + 1) == framing + 1
+
+
+def test_client_gone_mid_stream_stops_the_function_call(env):
+    env.lam.script([{"chunk": "first"}] + [{"sleep": 0.1}, {"chunk": "x" * 1000}] * 50
+                   + [{"complete": {}}])
+    with socket.create_connection((env.url.split("//")[1].split(":")[0], env.proc.port)) as s:
+        s.sendall(b"POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        assert s.recv(100).startswith(b"HTTP/1.1 200")
+    rec = env.lam.wait_for(1)[-1]
+    assert rec.done.wait(4), "Envoy kept reading Lambda's stream for a client that left"
+    assert rec.outcome == "client_gone"
+    env.lam.script([{"chunk": "still fine"}, {"complete": {}}])
+    assert post(env, "/stream").body == b"still fine"
 
 
 def test_log_tail_goes_to_metadata(env):
