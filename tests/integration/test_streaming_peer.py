@@ -359,6 +359,7 @@ def test_large_generated_body_is_never_held(streaming_lambda):
     assert seen[0] == total and frames[0] == total // 65536
     assert h.hexdigest() == pattern_sha256(total)
     # peer and client share this process: neither kept the body (100 MB) around
+    print(f"\n100 MiB through the peer: peak traced allocation {peak / 1e6:.1f} MB")
     assert peak < 8 << 20, f"peak traced allocation {peak / 1e6:.1f} MB"
 
 
