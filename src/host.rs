@@ -160,6 +160,9 @@ pub trait Host {
         self.add(counter, 1);
     }
     fn add(&mut self, counter: Counter, value: u64);
+    /// Sends `data` to the client as more of the response body, without ending it (from a
+    /// scheduled event, after the upstream's last chunk was held back).
+    fn send_response_data(&mut self, data: &[u8]);
     /// Resets the stream now: what the client has not been sent is lost.
     fn reset_stream(&mut self);
     /// Asks for `on_scheduled` to run on this stream's worker once the current hook has
@@ -231,6 +234,8 @@ pub mod fake {
         pub logs: std::cell::RefCell<Vec<(LogLevel, String)>>,
         /// Stream resets asked for.
         pub resets: u32,
+        /// What `send_response_data` sent.
+        pub sent_data: Vec<u8>,
         /// `schedule` calls (the test runs `on_scheduled` itself).
         pub scheduled: u32,
     }
@@ -392,6 +397,9 @@ pub mod fake {
         }
         fn add(&mut self, counter: Counter, value: u64) {
             *self.counters.entry(counter).or_default() += value;
+        }
+        fn send_response_data(&mut self, data: &[u8]) {
+            self.sent_data.extend_from_slice(data);
         }
         fn reset_stream(&mut self) {
             self.resets += 1;

@@ -89,6 +89,7 @@ impl Host for MiniHost<'_> {
     }
     fn set_metadata(&mut self, _ns: &str, _key: &str, _value: &str) {}
     fn add(&mut self, _counter: Counter, _value: u64) {}
+    fn send_response_data(&mut self, _data: &[u8]) {}
     fn reset_stream(&mut self) {}
     fn schedule(&mut self) -> bool {
         false

@@ -400,6 +400,17 @@ impl Host for EnvoyHost<'_> {
         }
     }
 
+    fn send_response_data(&mut self, data: &[u8]) {
+        // SAFETY: `self.ptr` is live for this hook; Envoy copies `data` before returning.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_send_response_data(
+                self.ptr,
+                Buffer::from_slice(data),
+                false,
+            );
+        }
+    }
+
     fn reset_stream(&mut self) {
         // SAFETY: `self.ptr` is live for this hook; the details buffer outlives the call.
         unsafe {

@@ -391,6 +391,13 @@ unsafe extern "C" {
         reason: u32,
         details: Buffer,
     );
+    /// Sends response data through the encoder chain from its start (this filter's own hook,
+    /// re-entered, passes it on unchanged).
+    pub fn envoy_dynamic_module_callback_http_send_response_data(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        data: Buffer,
+        end_stream: bool,
+    );
     pub fn envoy_dynamic_module_callback_http_filter_scheduler_new(
         filter_envoy_ptr: FilterEnvoyPtr,
     ) -> FilterSchedulerEnvoyPtr;

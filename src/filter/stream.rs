@@ -84,8 +84,10 @@ enum State {
     Rewriting(Rewrite),
     /// Passing an `InvokeWithResponseStream` answer on, event by event.
     Streaming(Box<streaming::Streaming>),
-    /// The stream must be cut once what was passed on has been encoded (`on_scheduled`).
-    CutPending,
+    /// The stream must be cut once what was passed on has been encoded (`on_scheduled`),
+    /// after sending these bytes (decoded from the upstream's last chunk, held back so that
+    /// the stream does not end cleanly).
+    CutPending(Vec<u8>),
     /// Answered locally, or finished.
     Done,
 }
@@ -141,5 +143,7 @@ fn parse_u64(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()
 }
 
+#[cfg(test)]
+mod streaming_tests;
 #[cfg(test)]
 mod tests;

@@ -80,7 +80,7 @@ impl LambdaFilter {
     }
 
     pub fn on_response_body(&mut self, host: &mut dyn Host, end_of_stream: bool) -> BodyStatus {
-        if matches!(self.state, State::Streaming(_) | State::CutPending) {
+        if matches!(self.state, State::Streaming(_) | State::CutPending(_)) {
             return self.stream_body(host, end_of_stream);
         }
         let State::Rewriting(rewrite) = self.state else {

@@ -162,14 +162,16 @@ impl LambdaFilter {
                 .unwrap_or("application/octet-stream");
             host.set_header(Direction::Response, "content-type", content_type);
         }
+        // A 200 without a single event is not what Lambda sends: the client gets a 502 (its
+        // status is not sent yet).
+        let headers_held = prelude || end_of_stream;
         self.state = State::Streaming(Box::new(Streaming {
             decoder: Decoder::new(),
             events: Events::default(),
-            prelude: prelude.then(Vec::new),
+            prelude: headers_held.then(Vec::new),
             log_type,
         }));
         if end_of_stream {
-            // A 200 without a single event: not what Lambda sends.
             self.stream_fault(host, Fault::NoCompletion, true, Vec::new());
             return HeadersStatus::StopIteration;
         }
@@ -182,12 +184,9 @@ impl LambdaFilter {
 
     pub(super) fn stream_body(&mut self, host: &mut dyn Host, end_of_stream: bool) -> BodyStatus {
         let State::Streaming(s) = &mut self.state else {
-            // Cut, waiting for the scheduled reset: nothing more reaches the client.
+            // Cut, waiting for the scheduled reset: nothing more reaches the client (and the
+            // end of the stream is held back with it).
             drain(host);
-            if end_of_stream {
-                host.reset_stream();
-                self.state = State::Done;
-            }
             return BodyStatus::StopIterationNoBuffer;
         };
         let Streaming {
@@ -263,9 +262,8 @@ impl LambdaFilter {
         let State::Streaming(s) = &mut self.state else {
             return BodyStatus::StopIterationNoBuffer;
         };
-        let headers_sent = s.prelude.is_none();
         if let Some(fault) = fault {
-            return self.stream_fault(host, fault, end_of_stream || !headers_sent, bytes);
+            return self.stream_fault(host, fault, end_of_stream, bytes);
         }
         pass_on(host, &bytes);
         // Hand the buffer back for the next chunk.
@@ -296,12 +294,13 @@ impl LambdaFilter {
 
     /// Ends a stream that cannot end well: metadata and counter, then a 502 if the client has
     /// no status yet, else `bytes` (decoded before the fault) passed on and the stream reset
-    /// after them (`now`: at once, when there is no later moment — the last chunk).
+    /// after them. On the upstream's last chunk (`last`) the chunk cannot carry them (it would
+    /// end the stream cleanly): they are sent from the scheduled event, before the reset.
     fn stream_fault(
         &mut self,
         host: &mut dyn Host,
         fault: Fault,
-        now: bool,
+        last: bool,
         bytes: Vec<u8>,
     ) -> BodyStatus {
         let headers_sent = matches!(&self.state, State::Streaming(s) if s.prelude.is_none());
@@ -331,14 +330,21 @@ impl LambdaFilter {
             );
             return BodyStatus::StopIterationNoBuffer;
         }
-        if !now {
+        let held = if last {
+            bytes
+        } else {
             pass_on(host, &bytes);
-            self.state = State::CutPending;
-            if host.schedule() {
-                return BodyStatus::Continue;
-            }
-            drain(host);
+            Vec::new()
+        };
+        self.state = State::CutPending(held);
+        if host.schedule() {
+            return if last {
+                BodyStatus::StopIterationNoBuffer
+            } else {
+                BodyStatus::Continue
+            };
         }
+        drain(host);
         self.state = State::Done;
         host.reset_stream();
         BodyStatus::StopIterationNoBuffer
@@ -347,10 +353,23 @@ impl LambdaFilter {
     /// The event asked for by [`Host::schedule`]: the bytes before a fault were encoded, now
     /// the stream is cut.
     pub fn on_scheduled(&mut self, host: &mut dyn Host) {
-        if matches!(self.state, State::CutPending) {
+        let State::CutPending(held) = std::mem::replace(&mut self.state, State::Done) else {
+            return;
+        };
+        if !held.is_empty() {
+            host.add(Counter::StreamedBytes, held.len() as u64);
+            // Re-enters this filter's body hook, which finds the stream borrowed and passes
+            // the bytes on as they are.
+            host.send_response_data(&held);
+            // The reset comes from one more event: a reset in the same turn would cancel
+            // HTTP/2 frames not yet written.
+            self.state = State::CutPending(Vec::new());
+            if host.schedule() {
+                return;
+            }
             self.state = State::Done;
-            host.reset_stream();
         }
+        host.reset_stream();
     }
 }
 
