@@ -24,7 +24,7 @@ import configs
 import envoy_proc
 import eventstream as es
 from streaming_fixtures import streaming_lambda  # noqa: F401
-from streaming_lambda import StreamingLambda, pattern_sha256
+from streaming_lambda import HTTP_INTEGRATION_TYPE, StreamingLambda, pattern_sha256
 
 pytestmark = pytest.mark.usefixtures("module_so")
 
@@ -271,7 +271,8 @@ def prelude_script(body_pieces: list[str]) -> list[dict]:
 
 
 def test_prelude_sets_status_headers_and_cookies_http1(env):
-    env.lam.script(prelude_script(["data: 1\n\n", "data: 2\n\n"]))
+    env.lam.script(prelude_script(["data: 1\n\n", "data: 2\n\n"]),
+                   content_type=HTTP_INTEGRATION_TYPE)
     r = post(env, "/unwrap")
     assert r.status == 201, r.body[:300]
     assert r.complete and r.body == b"data: 1\n\ndata: 2\n\n"
@@ -281,7 +282,8 @@ def test_prelude_sets_status_headers_and_cookies_http1(env):
 
 
 def test_prelude_sets_status_headers_and_cookies_http2(env):
-    env.lam.script(prelude_script(["data: 1\n\n", "data: 2\n\n"]))
+    env.lam.script(prelude_script(["data: 1\n\n", "data: 2\n\n"]),
+                   content_type=HTTP_INTEGRATION_TYPE)
     r = h2(env, "/unwrap")
     assert r.rc == 0 and r.status == 201, (r.rc, r.stderr)
     assert r.body == b"data: 1\n\ndata: 2\n\n"
@@ -320,11 +322,36 @@ def test_function_error_before_the_prelude_ends_is_a_502(env):
 
 
 def test_raw_mode_forwards_the_prelude_bytes_untouched(env):
-    env.lam.script(prelude_script(["body"]))
+    env.lam.script(prelude_script(["body"]), content_type=HTTP_INTEGRATION_TYPE)
     r = post(env, "/stream")
     assert r.status == 200 and r.complete
+    assert r.header("content-type") == "application/octet-stream"
     raw = es.http_prelude(201, PRELUDE["headers"], PRELUDE["cookies"])
     assert r.body == raw + b"body"
+
+
+@pytest.mark.parametrize("path", ["/stream", "/unwrap"])
+def test_a_content_type_the_function_set_reaches_the_client(env, path):
+    """Such a function wrote no prelude: even with unwrap its bytes pass as they are."""
+    body = '{"statusCode": 201}' + "\x00" * 8 + "csv,rows\n"
+    env.lam.script([{"chunk": body}, {"complete": {}}], content_type="text/csv")
+    r = post(env, path)
+    assert r.status == 200 and r.complete, r
+    assert r.header("content-type") == "text/csv" and r.body == body.encode()
+
+
+def test_a_200_without_a_body_is_a_502(env):
+    env.lam.script([{"no_body": True}])  # Content-Length: 0: not even InvokeComplete
+    r = post(env, "/stream")
+    assert r.status == 502 and r.complete, r
+    assert json.loads(r.body)["error"]
+
+
+def test_an_empty_chunked_body_is_cut(env):
+    env.lam.script([])  # 200 (headers already passed on), then the zero chunk
+    r = post(env, "/stream")
+    assert r.status == 200 and r.body == b"" and not r.complete, r
+    assert env.metadata(r).get("stream_error_code") == "no_invoke_complete"
 
 
 # -- a function that fails mid-stream ------------------------------------------------------------
@@ -349,7 +376,11 @@ def test_mid_stream_error_cuts_the_http1_stream_and_is_in_metadata(env, same_wri
 
 # same_write: the error comes in one TCP write with the chunks before it (a function that fails
 # at once); those chunks and the 200 must still reach the client before the reset.
-@pytest.mark.parametrize("same_write", [True, False], ids=["same_write", "after_100ms"])
+@pytest.mark.parametrize("same_write", [
+    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
+        "README 'Response streaming', known limit: over HTTP/2 the bytes (even the headers) "
+        "Envoy encoded in the same event-loop turn as the reset are discarded with it"))),
+    False], ids=["same_write", "after_100ms"])
 def test_mid_stream_error_resets_the_http2_stream(env, same_write):
     env.lam.script([{"batch": MID_ERROR}] if same_write else
                    MID_ERROR[:2] + [{"sleep": 0.1}] + MID_ERROR[2:])
@@ -429,7 +460,11 @@ def test_truncated_frame_then_closed_connection(env):
     assert r.status == 200 and r.body == b"good " and not r.complete, r
 
 
-@pytest.mark.parametrize("same_write", [True, False], ids=["same_write", "after_100ms"])
+@pytest.mark.parametrize("same_write", [
+    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
+        "README 'Response streaming', known limit: over HTTP/2 the bytes (even the headers) "
+        "Envoy encoded in the same event-loop turn as the reset are discarded with it"))),
+    False], ids=["same_write", "after_100ms"])
 def test_bad_frame_resets_the_http2_stream(env, same_write):
     bad = base64.b64encode(es.corrupt(es.payload_chunk(b"bad"), "message_crc")).decode()
     steps = [{"chunk": "good "}, {"raw_b64": bad}, {"complete": {}}]
