@@ -187,6 +187,13 @@ def test_buffered_invoke_plays_a_script_at_once(streaming_lambda):
     assert r.header("content-type") == "application/json"
 
 
+def test_stream_content_type_is_scripted(streaming_lambda):
+    streaming_lambda.script([{"chunk": "x"}, {"complete": {}}], content_type="text/csv")
+    r = client(streaming_lambda).invoke_with_response_stream(FunctionName="fn", Payload=b"{}")
+    assert r["ResponseStreamContentType"] == "text/csv"
+    assert list(r["EventStream"])[0] == {"PayloadChunk": {"Payload": b"x"}}
+
+
 def test_http_prelude_split_over_frames(streaming_lambda):
     prelude = {"statusCode": 201, "headers": {"content-type": "text/plain"}, "cookies": ["a=1"]}
     raw = es.http_prelude(201, prelude["headers"], prelude["cookies"])
@@ -359,6 +366,7 @@ def test_large_generated_body_is_never_held(streaming_lambda):
     assert seen[0] == total and frames[0] == total // 65536
     assert h.hexdigest() == pattern_sha256(total)
     # peer and client share this process: neither kept the body (100 MB) around
+    print(f"\n100 MiB through the peer: peak traced allocation {peak / 1e6:.1f} MB")
     assert peak < 8 << 20, f"peak traced allocation {peak / 1e6:.1f} MB"
 
 

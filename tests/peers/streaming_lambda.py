@@ -2,7 +2,8 @@
 """A loopback Lambda that answers ``InvokeWithResponseStream`` with real event-stream frames.
 
 ``POST /2021-11-15/functions/{name}/response-streaming-invocations[?Qualifier=]`` gets, when the
-request's SigV4 signature is right, ``200`` with ``Content-Type: application/vnd.amazon.eventstream``,
+request's SigV4 signature is right, ``200`` with ``Content-Type`` (Lambda's ResponseStreamContentType:
+``application/vnd.amazon.eventstream`` unless the script says otherwise),
 ``X-Amz-Executed-Version``, ``x-amzn-RequestId`` and a chunked body of event-stream messages
 (``PayloadChunk`` / ``InvokeComplete``, encoded by ``eventstream.py`` from the AWS / Smithy spec).
 What the body holds, and how it is cut into TCP writes, is scripted per test. Buffered ``Invoke``
@@ -41,6 +42,7 @@ Steps (JSON, also accepted by ``POST /_peer/script``):
 * ``{"sleep": seconds}``                            hold the rest back
 * ``{"end": true}``                                 the terminating zero chunk now (also implicit)
 * ``{"close": true}``                               drop the connection now, without the zero chunk
+* ``{"no_body": true}`` (the only step)            a 200 with ``Content-Length: 0``, no body at all
 
 Frame-producing steps (and ``batch``) take ``"corrupt"`` (see ``eventstream.corrupt``: prelude_crc,
 message_crc, payload, total_length, headers_length, header_type; in a batch: its first frame),
@@ -49,7 +51,8 @@ the given pieces, each its own write and HTTP chunk, ``"gap"`` seconds apart, de
 write is recorded (time.monotonic(), bytes) in the request's ``writes``. The socket has TCP_NODELAY.
 
 Control API (unauthenticated, loopback): ``POST /_peer/script`` (a script as JSON: ``steps``,
-``status``, ``error_type``, ``message``, ``headers``, ``retry_after``, ``function``, ``operation``),
+``status``, ``error_type``, ``message``, ``headers``, ``retry_after``, ``content_type``,
+``function``, ``operation``),
 ``GET /_peer/requests``, ``POST /_peer/reset``.
 
 CLI: ``python tests/peers/streaming_lambda.py --port 0 --access-key AK --secret-key SK`` prints one
@@ -87,6 +90,9 @@ STREAM_RE = re.compile(r"^/2021-11-15/functions/([^/]+)/response-streaming-invoc
 INVOKE_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 CONTROL_PREFIX = "/_peer/"
 EVENTSTREAM_TYPE = "application/vnd.amazon.eventstream"
+# The stream's Content-Type is Lambda's ResponseStreamContentType: the function's own type, this
+# one when it wrote an HTTP prelude (awslambda.HttpResponseStream.from), or the event stream's.
+HTTP_INTEGRATION_TYPE = "application/vnd.awslambda.http-integration-response"
 MAX_SKEW_SECONDS = 300
 _AUTH_RE = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,"
                       r" ?SignedHeaders=([a-z0-9;_.-]+), ?Signature=([0-9a-f]{64})$")
@@ -166,6 +172,7 @@ class Script:
     message: Optional[str] = None
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     retry_after: Optional[str] = None
+    content_type: str = EVENTSTREAM_TYPE  # of the streamed 200 (ResponseStreamContentType)
     function: Optional[str] = None  # None: any function
     operation: str = "stream"  # stream | invoke | any
 
@@ -366,6 +373,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet
         pass
 
+    def handle(self):
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the client (Envoy) dropped a kept-alive connection: nothing to answer
+
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             out = bytearray()
@@ -462,9 +475,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         rec.status = 200
         self.send_response(200)
-        for k, v in {"Content-Type": EVENTSTREAM_TYPE, "X-Amz-Executed-Version": executed,
+        for k, v in {"Content-Type": script.content_type, "X-Amz-Executed-Version": executed,
                      "x-amzn-RequestId": lam._request_id(rec), **script.headers}.items():
             self.send_header(k, v)
+        if script.steps == [{"no_body": True}]:
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            rec.outcome = "ended"
+            return
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self._stream(rec, script.steps)
@@ -569,7 +587,7 @@ class StreamingLambda(LoopbackServer):
 
     def push(self, script: Script) -> None:
         for step in script.steps:  # fail in the test, not in the peer's thread
-            if not any(k in step for k in ("sleep", "close", "end", "generate")):
+            if not any(k in step for k in ("sleep", "close", "end", "generate", "no_body")):
                 _damaged(step)
         with self._lock:
             self._scripts.append(script)
