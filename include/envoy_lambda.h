@@ -7,6 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/**
+ * `envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset`.
+ */
+#define envoy_lambda_STREAM_RESET_LOCAL 0
+
 #define envoy_lambda_HEADERS_REQUEST 0
 
 #define envoy_lambda_HEADERS_RESPONSE 2
@@ -112,6 +117,12 @@ typedef void *envoy_lambda_FilterEnvoyPtr;
  */
 typedef void *envoy_lambda_ConfigSchedulerEnvoyPtr;
 
+/**
+ * Envoy's scheduler of one stream (`http_filter_scheduler_new` .. `_delete`); its events run
+ * on the stream's worker, later in the event loop (`on_http_filter_scheduled`).
+ */
+typedef void *envoy_lambda_FilterSchedulerEnvoyPtr;
+
 const char *envoy_dynamic_module_on_program_init(void);
 
 envoy_lambda_ConfigModulePtr envoy_dynamic_module_on_http_filter_config_new(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
@@ -162,15 +173,18 @@ uint32_t envoy_dynamic_module_on_http_filter_response_body(envoy_lambda_FilterEn
                                                            envoy_lambda_FilterModulePtr filter_module_ptr,
                                                            bool end_of_stream);
 
+/**
+ * A stream event the filter asked for (`Host::schedule`): runs on the stream's worker.
+ */
+void envoy_dynamic_module_on_http_filter_scheduled(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                   envoy_lambda_FilterModulePtr filter_module_ptr,
+                                                   uint64_t _event_id);
+
 uint32_t envoy_dynamic_module_on_http_filter_response_trailers(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
                                                                envoy_lambda_FilterModulePtr _filter_module_ptr);
 
 void envoy_dynamic_module_on_http_filter_stream_complete(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
                                                          envoy_lambda_FilterModulePtr _filter_module_ptr);
-
-void envoy_dynamic_module_on_http_filter_scheduled(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
-                                                   envoy_lambda_FilterModulePtr _filter_module_ptr,
-                                                   uint64_t _event_id);
 
 void envoy_dynamic_module_on_http_filter_http_callout_done(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
                                                            envoy_lambda_FilterModulePtr _filter_module_ptr,
@@ -360,5 +374,30 @@ extern void envoy_dynamic_module_callback_http_send_response(envoy_lambda_Filter
                                                              size_t headers_len,
                                                              struct envoy_lambda_Buffer body,
                                                              struct envoy_lambda_Buffer details);
+
+/**
+ * Resets the stream (HTTP/2 RST_STREAM; HTTP/1 closes the connection).
+ */
+extern void envoy_dynamic_module_callback_http_filter_reset_stream(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                                   uint32_t reason,
+                                                                   struct envoy_lambda_Buffer details);
+
+/**
+ * Sends response data through the encoder chain from its start (this filter's own hook,
+ * re-entered, passes it on unchanged).
+ */
+extern void envoy_dynamic_module_callback_http_send_response_data(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                                  struct envoy_lambda_Buffer data,
+                                                                  bool end_stream);
+
+extern envoy_lambda_FilterSchedulerEnvoyPtr envoy_dynamic_module_callback_http_filter_scheduler_new(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr);
+
+/**
+ * Posts the event to the stream's worker; it runs only while the stream lives.
+ */
+extern void envoy_dynamic_module_callback_http_filter_scheduler_commit(envoy_lambda_FilterSchedulerEnvoyPtr scheduler,
+                                                                       uint64_t event_id);
+
+extern void envoy_dynamic_module_callback_http_filter_scheduler_delete(envoy_lambda_FilterSchedulerEnvoyPtr scheduler);
 
 #endif  /* ENVOY_LAMBDA_H */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: build the module, install Envoy 1.40.0 and moto into .venv, start moto on
 # 127.0.0.1:5000 as a local Lambda endpoint (signature checking ON, functions echo and hello,
-# alias echo:live), start Envoy with envoy/quickstart.yaml on 127.0.0.1:10000, print curl lines.
+# alias echo:live) and the streaming Lambda peer on 127.0.0.1:5001 (function ticks, answered
+# as InvokeWithResponseStream), start Envoy with envoy/quickstart.yaml on 127.0.0.1:10000,
+# print curl lines.
 #
 #   scripts/run.sh           run until Ctrl-C
 #   scripts/run.sh --check   run the curl lines once, verify the answers, stop (used by tests)
@@ -14,6 +16,7 @@ cd "$ROOT"
 MODE="${1:-serve}"
 RUN="$ROOT/run"
 MOTO_PORT=5000
+STREAM_PORT=5001
 LISTEN="http://127.0.0.1:10000"
 ADMIN="http://127.0.0.1:9901"
 
@@ -26,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for port in "$MOTO_PORT" 10000 9901; do
+for port in "$MOTO_PORT" "$STREAM_PORT" 10000 9901; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port on 127.0.0.1 is already in use; stop what runs there first" >&2
     exit 1
@@ -68,6 +71,17 @@ with open(tmp, "w") as f:
 os.rename(tmp, sys.argv[2])  # atomic: Envoy's file watch sees one complete version
 PY
 
+say "starting the streaming Lambda peer on 127.0.0.1:$STREAM_PORT (function ticks; signature checking on)"
+read -r ACCESS_KEY SECRET_KEY < <(.venv/bin/python -c 'import json,sys; i=json.load(open(sys.argv[1])); print(i["access_key"], i["secret_key"])' "$RUN/moto.json")
+.venv/bin/python tests/peers/streaming_lambda.py --port "$STREAM_PORT" \
+  --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" >"$RUN/streaming.json" 2>"$RUN/streaming.log" &
+pids+=($!)
+for _ in $(seq 1 40); do
+  [ -s "$RUN/streaming.json" ] && break
+  sleep 0.25
+done
+[ -s "$RUN/streaming.json" ] || { echo "the streaming peer did not start; see $RUN/streaming.log" >&2; exit 1; }
+
 say "starting Envoy 1.40.0 with envoy/quickstart.yaml on $LISTEN (admin $ADMIN)"
 ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$ROOT/target/release" AWS_EC2_METADATA_DISABLED=true \
   "$ENVOY" -c envoy/quickstart.yaml --concurrency 2 --disable-hot-restart \
@@ -95,10 +109,11 @@ envoy-lambda is running. Try:
   curl -i $LISTEN/hello -H 'content-type: application/json' -d '[1,2,3]'
   curl -i $LISTEN/lambda/hello -H 'content-type: application/json' -d '{"discovered":true}'
   curl -i $LISTEN/lambda/echo:live -H 'content-type: application/json' -d '{"alias":"discovered"}'
+  curl -N $LISTEN/stream -d '{}'      # streamed: a tick every 0.5 s, as the function writes it
   curl -s $ADMIN/stats | grep envoy_lambda
   curl -s "$ADMIN/stats?filter=discovered_function"
 
-Logs: $RUN/envoy.log, $RUN/moto.log. Stop with Ctrl-C.
+Logs: $RUN/envoy.log, $RUN/moto.log, $RUN/streaming.log. Stop with Ctrl-C.
 TXT
 
 if [ "$MODE" = "--check" ]; then
@@ -109,7 +124,7 @@ if [ "$MODE" = "--check" ]; then
     out=$(curl -s -w '\n%{http_code}' --max-time 10 "$@")
     status=${out##*$'\n'}; out=${out%$'\n'*}
     if [ "$status" = "$want" ] && [ "$out" = "$body" ]; then
-      echo "ok   $name -> $status $out"
+      echo "ok   $name -> $status ${out//$'\n'/\\n}"
     else
       echo "FAIL $name -> $status $out (wanted $want $body)"; fail=1
     fi
@@ -125,6 +140,9 @@ if [ "$MODE" = "--check" ]; then
   done
   expect "POST /lambda/hello (discovered)" 200 '{"d":1}' "$LISTEN/lambda/hello" -H 'content-type: application/json' -d '{"d":1}'
   expect "POST /lambda/echo:live (discovered alias)" 200 '{"a":1}' "$LISTEN/lambda/echo:live" -H 'content-type: application/json' -d '{"a":1}'
+  expect "POST /stream (response streaming)" 200 $'tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n' "$LISTEN/stream" -d '{}'
+  streamed=$(curl -s "$ADMIN/stats?filter=envoy_lambda.streamed_invocations" | awk '{print $2}')
+  [ "${streamed:-0}" -ge 1 ] || { echo "FAIL streamed_invocations counter"; fail=1; }
   invocations=$(curl -s "$ADMIN/stats?filter=envoy_lambda.invocations" | awk '{print $2}')
   echo "envoy_lambda.invocations: $invocations"
   [ "${invocations:-0}" -ge 6 ] || { echo "FAIL invocations counter"; fail=1; }

@@ -22,15 +22,28 @@ pub enum Counter {
     LocalRejections,
     /// Envoy itself could not get an answer from Lambda (connection failure, route timeout …).
     UpstreamFailures,
+    /// `InvokeWithResponseStream` answers whose event stream began (a 200).
+    StreamedInvocations,
+    /// Payload bytes of streamed answers passed on to clients.
+    StreamedBytes,
+    /// Streams cut because the function failed after its first bytes (`InvokeComplete` with
+    /// an `ErrorCode`, or an exception event).
+    StreamFunctionErrors,
+    /// Streams cut because the event stream was not valid (CRC, lengths, headers, truncated).
+    StreamFramingErrors,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 5] = [
+    pub const ALL: [Counter; 9] = [
         Counter::Invocations,
         Counter::FunctionErrors,
         Counter::ApiErrors,
         Counter::LocalRejections,
         Counter::UpstreamFailures,
+        Counter::StreamedInvocations,
+        Counter::StreamedBytes,
+        Counter::StreamFunctionErrors,
+        Counter::StreamFramingErrors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +53,10 @@ impl Counter {
             Counter::ApiErrors => "api_errors",
             Counter::LocalRejections => "local_rejections",
             Counter::UpstreamFailures => "upstream_failures",
+            Counter::StreamedInvocations => "streamed_invocations",
+            Counter::StreamedBytes => "streamed_bytes",
+            Counter::StreamFunctionErrors => "stream_function_errors",
+            Counter::StreamFramingErrors => "stream_framing_errors",
         }
     }
 }
@@ -146,7 +163,18 @@ pub trait Host {
         None
     }
 
-    fn increment(&mut self, counter: Counter);
+    fn increment(&mut self, counter: Counter) {
+        self.add(counter, 1);
+    }
+    fn add(&mut self, counter: Counter, value: u64);
+    /// Sends `data` to the client as more of the response body, without ending it (from a
+    /// scheduled event, after the upstream's last chunk was held back).
+    fn send_response_data(&mut self, data: &[u8]);
+    /// Resets the stream now: what the client has not been sent is lost.
+    fn reset_stream(&mut self);
+    /// Asks for `on_scheduled` to run on this stream's worker once the current hook has
+    /// returned (and what it passed on was encoded). False if Envoy could not schedule it.
+    fn schedule(&mut self) -> bool;
     fn log(&self, level: LogLevel, message: &str);
     fn now(&self) -> SystemTime;
 }
@@ -211,6 +239,12 @@ pub mod fake {
         pub response_flags: Option<u64>,
         /// Every line logged, with its level.
         pub logs: std::cell::RefCell<Vec<(LogLevel, String)>>,
+        /// Stream resets asked for.
+        pub resets: u32,
+        /// What `send_response_data` sent.
+        pub sent_data: Vec<u8>,
+        /// `schedule` calls (the test runs `on_scheduled` itself).
+        pub scheduled: u32,
     }
 
     fn key(b: Body) -> &'static str {
@@ -368,8 +402,18 @@ pub mod fake {
             self.metadata
                 .push((namespace.to_owned(), key.to_owned(), value.to_owned()));
         }
-        fn increment(&mut self, counter: Counter) {
-            *self.counters.entry(counter).or_default() += 1;
+        fn add(&mut self, counter: Counter, value: u64) {
+            *self.counters.entry(counter).or_default() += value;
+        }
+        fn send_response_data(&mut self, data: &[u8]) {
+            self.sent_data.extend_from_slice(data);
+        }
+        fn reset_stream(&mut self) {
+            self.resets += 1;
+        }
+        fn schedule(&mut self) -> bool {
+            self.scheduled += 1;
+            true
         }
         fn log(&self, level: LogLevel, message: &str) {
             self.logs.borrow_mut().push((level, message.to_owned()));

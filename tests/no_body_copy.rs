@@ -88,7 +88,12 @@ impl Host for MiniHost<'_> {
         None
     }
     fn set_metadata(&mut self, _ns: &str, _key: &str, _value: &str) {}
-    fn increment(&mut self, _counter: Counter) {}
+    fn add(&mut self, _counter: Counter, _value: u64) {}
+    fn send_response_data(&mut self, _data: &[u8]) {}
+    fn reset_stream(&mut self) {}
+    fn schedule(&mut self) -> bool {
+        false
+    }
     fn log(&self, _level: LogLevel, _message: &str) {}
     fn now(&self) -> SystemTime {
         SystemTime::now()

@@ -424,7 +424,7 @@ impl Host for EnvoyHost<'_> {
         }
     }
 
-    fn increment(&mut self, counter: Counter) {
+    fn add(&mut self, counter: Counter, value: u64) {
         let Some(id) = self.config.counter_id(counter) else {
             return;
         };
@@ -436,9 +436,48 @@ impl Host for EnvoyHost<'_> {
                 id,
                 std::ptr::null(),
                 0,
-                1,
+                value,
             );
         }
+    }
+
+    fn send_response_data(&mut self, data: &[u8]) {
+        // SAFETY: `self.ptr` is live for this hook; Envoy copies `data` before returning.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_send_response_data(
+                self.ptr,
+                Buffer::from_slice(data),
+                false,
+            );
+        }
+    }
+
+    fn reset_stream(&mut self) {
+        // SAFETY: `self.ptr` is live for this hook; the details buffer outlives the call.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_filter_reset_stream(
+                self.ptr,
+                ffi::STREAM_RESET_LOCAL,
+                text("envoy_lambda_stream_cut"),
+            );
+        }
+    }
+
+    fn schedule(&mut self) -> bool {
+        // SAFETY: `self.ptr` is live for this hook.
+        let scheduler =
+            unsafe { ffi::envoy_dynamic_module_callback_http_filter_scheduler_new(self.ptr) };
+        if scheduler.is_null() {
+            return false;
+        }
+        // SAFETY: `scheduler` was just created and is deleted once, here. A committed event is
+        // posted to the worker's dispatcher with a weak reference to the stream, so deleting
+        // the scheduler right after does not cancel it (and a destroyed stream never sees it).
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_filter_scheduler_commit(scheduler, 0);
+            ffi::envoy_dynamic_module_callback_http_filter_scheduler_delete(scheduler);
+        }
+        true
     }
 
     fn log(&self, level: LogLevel, message: &str) {

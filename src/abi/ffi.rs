@@ -47,6 +47,21 @@ pub struct FilterEnvoyPtr(*mut c_void);
 #[derive(Debug, Clone, Copy)]
 pub struct ConfigSchedulerEnvoyPtr(*mut c_void);
 
+/// Envoy's scheduler of one stream (`http_filter_scheduler_new` .. `_delete`); its events run
+/// on the stream's worker, later in the event loop (`on_http_filter_scheduled`).
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct FilterSchedulerEnvoyPtr(*mut c_void);
+
+impl FilterSchedulerEnvoyPtr {
+    pub fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+}
+
+/// `envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset`.
+pub const STREAM_RESET_LOCAL: u32 = 0;
+
 /// Our filter config (`config_handle`), from config_new to config_destroy.
 #[repr(transparent)]
 #[derive(Debug, Clone, Copy)]
@@ -368,6 +383,31 @@ unsafe extern "C" {
         headers_len: usize,
         body: Buffer,
         details: Buffer,
+    );
+
+    /// Resets the stream (HTTP/2 RST_STREAM; HTTP/1 closes the connection).
+    pub fn envoy_dynamic_module_callback_http_filter_reset_stream(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        reason: u32,
+        details: Buffer,
+    );
+    /// Sends response data through the encoder chain from its start (this filter's own hook,
+    /// re-entered, passes it on unchanged).
+    pub fn envoy_dynamic_module_callback_http_send_response_data(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        data: Buffer,
+        end_stream: bool,
+    );
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_new(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    ) -> FilterSchedulerEnvoyPtr;
+    /// Posts the event to the stream's worker; it runs only while the stream lives.
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_commit(
+        scheduler: FilterSchedulerEnvoyPtr,
+        event_id: u64,
+    );
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_delete(
+        scheduler: FilterSchedulerEnvoyPtr,
     );
 }
 

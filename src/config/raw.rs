@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::lambda::{InvocationType, LogType, RequestFormat, ResponseFormat};
+use crate::lambda::{InvocationType, InvokeMode, LogType, RequestFormat, ResponseFormat};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +47,8 @@ pub(super) struct RawAwsSpec {
     pub request_format: Option<RequestFormat>,
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
+    #[serde(default)]
+    pub invoke_mode: Option<InvokeMode>,
     /// Show AWS's (redacted) error message to clients: for gateways whose clients are internal.
     #[serde(default)]
     pub expose_aws_error_message: bool,
@@ -75,6 +77,9 @@ pub(super) struct RawFunctionSpec {
     pub function_name: String,
     #[serde(default)]
     pub qualifier: String,
+    /// This function's `invoke_mode` (a route's own still wins).
+    #[serde(default)]
+    pub invoke_mode: Option<InvokeMode>,
 }
 
 /// Per-route: which upstream and which of its functions this route invokes.
@@ -88,7 +93,7 @@ pub(super) struct RawRouteTarget {
     /// … or taken from the request path (`/lambda/{function}`).
     #[serde(default)]
     pub path_template: Option<String>,
-    // Overrides of the upstream's invocation defaults for this route. (The same five fields as
+    // Overrides of the upstream's invocation defaults for this route. (The same six fields as
     // in `RawAwsSpec`: serde's `flatten` would lose `deny_unknown_fields`, which matters more.)
     #[serde(default)]
     pub invocation_type: Option<InvocationType>,
@@ -100,4 +105,6 @@ pub(super) struct RawRouteTarget {
     pub request_format: Option<RequestFormat>,
     #[serde(default)]
     pub response_format: Option<ResponseFormat>,
+    #[serde(default)]
+    pub invoke_mode: Option<InvokeMode>,
 }

@@ -13,8 +13,8 @@ use super::raw::{RawEndpoint, RawFilterConfig, RawFunction, RawRouteTarget, RawU
 use super::unresolved::UnresolvedNames;
 use crate::field_path;
 use crate::lambda::{
-    FunctionName, InvocationType, InvokeOptions, InvokeOverrides, LogType, Qualifier, Region,
-    RequestFormat, ResponseFormat, encode_client_context, invoke_path,
+    FunctionName, InvocationType, InvokeMode, InvokeOptions, InvokeOverrides, LogType, Qualifier,
+    Region, RequestFormat, ResponseFormat, encode_client_context, invoke_path, stream_path,
 };
 
 /// The whole filter config: upstreams by name, and the distinct secrets they reference.
@@ -51,13 +51,17 @@ pub struct Endpoint {
     pub authority: String,
 }
 
-/// A function a route can invoke, with its Invoke path computed once at load.
+/// A function a route can invoke, with its Invoke paths computed once at load.
 #[derive(Debug)]
 pub struct Function {
     pub name: String,
     pub function_name: FunctionName,
     pub qualifier: Option<Qualifier>,
     pub invoke_path: String,
+    /// The `InvokeWithResponseStream` path.
+    pub stream_path: String,
+    /// The function's own `invoke_mode`, between the upstream's and a route's.
+    pub invoke_mode: Option<InvokeMode>,
 }
 
 /// The position of an upstream's secret in [`FilterConfig::secrets`] (and of the matching
@@ -199,6 +203,7 @@ impl FilterConfig {
             spec.client_context,
             spec.request_format,
             spec.response_format,
+            spec.invoke_mode,
             &format!("{at}spec."),
         )?
         .apply_to(&InvokeOptions::default());
@@ -211,6 +216,11 @@ impl FilterConfig {
         for (j, f) in raw.functions.into_iter().enumerate() {
             let f_at = format!("{at}functions[{j}]");
             let function = validate_function(f, &region, &f_at)?;
+            if function.invoke_mode == Some(InvokeMode::ResponseStream)
+                && options.invocation_type == InvocationType::Async
+            {
+                return Err(err(format!("{f_at}.spec.invoke_mode"), ASYNC_CANNOT_STREAM));
+            }
             if functions.contains_key(&function.name) {
                 return Err(err(
                     format!("{f_at}.name"),
@@ -319,11 +329,14 @@ fn validate_function(raw: RawFunction, region: &Region, at: &str) -> Result<Func
         Some(q)
     };
     let invoke_path = invoke_path(&function_name, qualifier.as_ref());
+    let stream_path = stream_path(&function_name, qualifier.as_ref());
     Ok(Function {
         name: raw.name,
         function_name,
         qualifier,
         invoke_path,
+        stream_path,
+        invoke_mode: raw.spec.invoke_mode,
     })
 }
 
@@ -334,8 +347,10 @@ impl Function {
         Ok(Self {
             name: name.to_owned(),
             invoke_path: invoke_path(&function_name, None),
+            stream_path: stream_path(&function_name, None),
             function_name,
             qualifier: None,
+            invoke_mode: None,
         })
     }
 }
@@ -373,6 +388,7 @@ impl RouteTarget {
             raw.client_context,
             raw.request_format,
             raw.response_format,
+            raw.invoke_mode,
             "",
         )?;
         Ok(Self {
@@ -383,12 +399,16 @@ impl RouteTarget {
     }
 }
 
+const ASYNC_CANNOT_STREAM: &str = "response_stream cannot be combined with invocation_type async: \
+     Lambda streams only synchronous (and dry-run) invocations";
+
 fn invoke_overrides(
     invocation_type: Option<InvocationType>,
     log_type: Option<LogType>,
     client_context: Option<serde_json::Value>,
     request_format: Option<RequestFormat>,
     response_format: Option<ResponseFormat>,
+    invoke_mode: Option<InvokeMode>,
     at: &str,
 ) -> Result<InvokeOverrides, ConfigError> {
     let client_context = client_context
@@ -403,12 +423,18 @@ fn invoke_overrides(
             "unwrap needs the function's result, which async invocations do not return",
         ));
     }
+    if invocation_type == Some(InvocationType::Async)
+        && invoke_mode == Some(InvokeMode::ResponseStream)
+    {
+        return Err(err(format!("{at}invoke_mode"), ASYNC_CANNOT_STREAM));
+    }
     Ok(InvokeOverrides {
         invocation_type,
         log_type,
         client_context,
         request_format,
         response_format,
+        invoke_mode,
     })
 }
 
@@ -710,6 +736,56 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.field, "request_format");
         assert!(e.message.contains("alb_multi_value"), "{e}");
+    }
+
+    #[test]
+    fn invoke_mode_per_upstream_function_and_route() {
+        let c = FilterConfig::from_json(
+            br#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","invoke_mode":"response_stream"},
+                 "functions":[{"name":"f","spec":{"function_name":"f","qualifier":"live","invoke_mode":"buffered"}}]}"#,
+        )
+        .unwrap();
+        let u = c.upstream("u").unwrap();
+        assert_eq!(u.options.invoke_mode, InvokeMode::ResponseStream);
+        assert_eq!(u.functions["f"].invoke_mode, Some(InvokeMode::Buffered));
+        assert_eq!(
+            u.functions["f"].stream_path,
+            "/2021-11-15/functions/f/response-streaming-invocations?Qualifier=live"
+        );
+        let t = RouteTarget::from_json(
+            br#"{"upstream":"u","function":"f","invoke_mode":"response_stream"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.overrides.invoke_mode, Some(InvokeMode::ResponseStream));
+        let e =
+            RouteTarget::from_json(br#"{"upstream":"u","function":"f","invoke_mode":"stream"}"#)
+                .unwrap_err();
+        assert_eq!(e.field, "invoke_mode");
+    }
+
+    #[test]
+    fn async_cannot_stream() {
+        let e = reject(
+            r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s",
+                 "invocation_type":"async","invoke_mode":"response_stream"}}"#,
+        );
+        assert_eq!(e.field, "spec.invoke_mode");
+        assert!(e.message.contains("async"), "{e}");
+        let e = reject(
+            r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","invocation_type":"async"},
+                 "functions":[{"name":"f","spec":{"function_name":"f","invoke_mode":"response_stream"}}]}"#,
+        );
+        assert_eq!(e.field, "functions[0].spec.invoke_mode");
+        let e = RouteTarget::from_json(
+            br#"{"upstream":"u","function":"f","invocation_type":"async","invoke_mode":"response_stream"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "invoke_mode");
+        // Dry runs stream (Lambda accepts DryRun on InvokeWithResponseStream).
+        RouteTarget::from_json(
+            br#"{"upstream":"u","function":"f","invocation_type":"dry_run","invoke_mode":"response_stream"}"#,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::sigv4::PayloadHasher;
 mod api_error_reply;
 mod request;
 mod response;
+mod streaming;
 
 /// Envoy's headers status values this filter returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,12 @@ enum State {
     Invoked(InvokeOptions),
     /// Buffering the response body to rewrite it at its end.
     Rewriting(Rewrite),
+    /// Passing an `InvokeWithResponseStream` answer on, event by event.
+    Streaming(Box<streaming::Streaming>),
+    /// The stream must be cut once what was passed on has been encoded (`on_scheduled`),
+    /// after sending these bytes (decoded from the upstream's last chunk, held back so that
+    /// the stream does not end cleanly).
+    CutPending(Vec<u8>),
     /// Answered locally, or finished.
     Done,
 }
@@ -92,6 +99,9 @@ pub struct LambdaFilter {
     state: State,
     /// The upstream the request was sent to, for the response path's error answers.
     invoked: Option<Arc<Upstream>>,
+    /// The stream's buffer limit before the request raised it: a streamed response gets it
+    /// back (memory per stream stays bounded whatever the response size).
+    limit_before: Option<u64>,
 }
 
 impl LambdaFilter {
@@ -100,6 +110,7 @@ impl LambdaFilter {
             shared,
             state: State::PassThrough,
             invoked: None,
+            limit_before: None,
         }
     }
 
@@ -120,16 +131,21 @@ impl LambdaFilter {
     }
 }
 
-/// Raises the stream's buffer limit to `wanted` (never lowers one the operator set higher).
-fn ensure_buffer_limit(host: &mut dyn Host, wanted: u64) {
-    if host.buffer_limit() < wanted {
+/// Raises the stream's buffer limit to `wanted` (never lowers one the operator set higher);
+/// returns the limit before.
+fn ensure_buffer_limit(host: &mut dyn Host, wanted: u64) -> u64 {
+    let before = host.buffer_limit();
+    if before < wanted {
         host.set_buffer_limit(wanted);
     }
+    before
 }
 
 fn parse_u64(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()
 }
 
+#[cfg(test)]
+mod streaming_tests;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,6 @@
-//! The Invoke request line: `POST /2015-03-31/functions/{FunctionName}/invocations?Qualifier=…`.
+//! The Invoke request lines: `POST /2015-03-31/functions/{FunctionName}/invocations?Qualifier=…`
+//! and, for `InvokeWithResponseStream`,
+//! `POST /2021-11-15/functions/{FunctionName}/response-streaming-invocations?Qualifier=…`.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -20,10 +22,30 @@ const AWS_URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 /// The path (with query) of an Invoke call. The function name is one path segment, so `:` in
 /// ARNs and `$` in `$LATEST` are encoded once here; SigV4 encodes the canonical URI a second time.
 pub fn invoke_path(function: &FunctionName, qualifier: Option<&Qualifier>) -> String {
-    let mut path = String::with_capacity(48 + function.as_str().len());
-    path.push_str("/2015-03-31/functions/");
+    api_path("/2015-03-31", "/invocations", function, qualifier)
+}
+
+/// The path (with query) of an `InvokeWithResponseStream` call, encoded like [`invoke_path`].
+pub fn stream_path(function: &FunctionName, qualifier: Option<&Qualifier>) -> String {
+    api_path(
+        "/2021-11-15",
+        "/response-streaming-invocations",
+        function,
+        qualifier,
+    )
+}
+
+fn api_path(
+    version: &str,
+    action: &str,
+    function: &FunctionName,
+    qualifier: Option<&Qualifier>,
+) -> String {
+    let mut path = String::with_capacity(64 + function.as_str().len());
+    path.push_str(version);
+    path.push_str("/functions/");
     path.extend(utf8_percent_encode(function.as_str(), AWS_URI_ENCODE));
-    path.push_str("/invocations");
+    path.push_str(action);
     if let Some(q) = qualifier {
         path.push_str("?Qualifier=");
         path.extend(utf8_percent_encode(q.as_str(), AWS_URI_ENCODE));
@@ -54,6 +76,20 @@ mod tests {
         assert_eq!(
             path("echo", Some("$LATEST")),
             "/2015-03-31/functions/echo/invocations?Qualifier=%24LATEST"
+        );
+    }
+
+    #[test]
+    fn streaming_invocations_have_their_own_path() {
+        let q = Qualifier::parse("$LATEST").unwrap();
+        let name = FunctionName::parse("arn:aws:lambda:us-east-1:123456789012:function:f").unwrap();
+        assert_eq!(
+            stream_path(&name, Some(&q)),
+            "/2021-11-15/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Af/response-streaming-invocations?Qualifier=%24LATEST"
+        );
+        assert_eq!(
+            stream_path(&FunctionName::parse("echo").unwrap(), None),
+            "/2021-11-15/functions/echo/response-streaming-invocations"
         );
     }
 

@@ -76,6 +76,17 @@ pub enum ResponseFormat {
     Unwrap,
 }
 
+/// Which Lambda API is called: `Invoke` (the whole result at once) or
+/// `InvokeWithResponseStream` (the result as an eventstream of chunks, forwarded as they come).
+/// The names are Lambda's own (a Function URL's `InvokeMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvokeMode {
+    #[default]
+    Buffered,
+    ResponseStream,
+}
+
 /// The options in force for one invocation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InvokeOptions {
@@ -85,6 +96,16 @@ pub struct InvokeOptions {
     pub client_context: Option<Arc<str>>,
     pub request_format: RequestFormat,
     pub response_format: ResponseFormat,
+    pub invoke_mode: InvokeMode,
+}
+
+impl InvokeOptions {
+    /// Whether this invocation goes to `InvokeWithResponseStream`. Lambda has no asynchronous
+    /// streaming: an `async` that a route sets on a streaming upstream invokes buffered.
+    pub fn streams(&self) -> bool {
+        self.invoke_mode == InvokeMode::ResponseStream
+            && self.invocation_type != InvocationType::Async
+    }
 }
 
 /// The same options as written in config: each may be absent (= inherit).
@@ -95,6 +116,7 @@ pub struct InvokeOverrides {
     pub client_context: Option<Arc<str>>,
     pub request_format: Option<RequestFormat>,
     pub response_format: Option<ResponseFormat>,
+    pub invoke_mode: Option<InvokeMode>,
 }
 
 /// `X-Amz-Client-Context` may carry at most 3583 bytes of base64.
@@ -116,6 +138,7 @@ impl InvokeOverrides {
                 .or_else(|| base.client_context.clone()),
             request_format: self.request_format.unwrap_or(base.request_format),
             response_format: self.response_format.unwrap_or(base.response_format),
+            invoke_mode: self.invoke_mode.unwrap_or(base.invoke_mode),
         }
     }
 }
@@ -164,6 +187,20 @@ mod tests {
         assert_eq!(r.log_type, LogType::Tail);
         assert_eq!(r.request_format, RequestFormat::ApigwV2);
         assert!(InvokeOverrides::default().is_empty());
+    }
+
+    #[test]
+    fn only_sync_and_dry_run_stream() {
+        let mut o = InvokeOptions {
+            invoke_mode: InvokeMode::ResponseStream,
+            ..Default::default()
+        };
+        assert!(o.streams());
+        o.invocation_type = InvocationType::DryRun;
+        assert!(o.streams());
+        o.invocation_type = InvocationType::Async;
+        assert!(!o.streams());
+        assert!(!InvokeOptions::default().streams());
     }
 
     #[test]

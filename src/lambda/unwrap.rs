@@ -158,6 +158,28 @@ pub fn unwrap(format: RequestFormat, payload: &[u8]) -> Result<HttpResponse, Unw
     }
     let d: Described = serde_json::from_value(parsed.unwrap_or_default())
         .map_err(|e| UnwrapError::Malformed(e.to_string()))?;
+    from_described(d)
+}
+
+/// The JSON prelude of a streamed HTTP response (`awslambda.HttpResponseStream.from`, the
+/// Function URL convention): `statusCode` (200 when absent, as Function URLs do), `headers`
+/// and `cookies`, checked exactly as [`unwrap`] checks a buffered result. The body follows
+/// the prelude in the stream, so the result has none.
+pub fn unwrap_prelude(json: &[u8]) -> Result<HttpResponse, UnwrapError> {
+    let mut v: Value =
+        serde_json::from_slice(json).map_err(|e| UnwrapError::Malformed(e.to_string()))?;
+    let Some(o) = v.as_object_mut() else {
+        return Err(UnwrapError::NotDescribed);
+    };
+    o.entry("statusCode").or_insert(Value::from(200));
+    o.remove("body");
+    o.remove("isBase64Encoded");
+    let d: Described =
+        serde_json::from_value(v).map_err(|e| UnwrapError::Malformed(e.to_string()))?;
+    from_described(d)
+}
+
+fn from_described(d: Described) -> Result<HttpResponse, UnwrapError> {
     let status = final_status(&d.status_code)?;
     let mut headers = Vec::new();
     for (k, v) in d.headers.iter().flatten() {
@@ -597,6 +619,35 @@ mod tests {
             e.to_string(),
             "the function's headers are 61441 bytes (names and values, cookies included); at most 61440 are sent"
         );
+    }
+
+    #[test]
+    fn a_stream_prelude_is_checked_like_a_buffered_result() {
+        let r = unwrap_prelude(
+            br#"{"statusCode":201,"headers":{"Content-Type":"text/event-stream"},"cookies":["a=1","b=2"]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.status, 201);
+        assert_eq!(header(&r, "content-type"), ["text/event-stream"]);
+        assert_eq!(header(&r, "set-cookie"), ["a=1", "b=2"]);
+        assert!(r.body.is_empty());
+        assert_eq!(unwrap_prelude(b"{}").unwrap().status, 200);
+        assert_eq!(
+            unwrap_prelude(br#"{"headers":{"x-a: 1\r\nset-cookie":"x"}}"#),
+            unwrap(
+                RequestFormat::ApigwV1,
+                br#"{"statusCode":200,"headers":{"x-a: 1\r\nset-cookie":"x"}}"#
+            )
+        );
+        assert!(matches!(
+            unwrap_prelude(br#"{"statusCode":101}"#),
+            Err(UnwrapError::InterimStatus(101))
+        ));
+        assert_eq!(unwrap_prelude(b"[1]"), Err(UnwrapError::NotDescribed));
+        assert!(matches!(
+            unwrap_prelude(b"{\"statusCode\""),
+            Err(UnwrapError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -283,3 +283,31 @@ def standard_routes(upstream: str = "moto") -> list[tuple[str, dict]]:
         ("/echo", module_per_route(upstream, "echo")),
         ("/hello", module_per_route(upstream, "hello")),
     ]
+
+
+# -- response streaming (issue 11) ---------------------------------------------------------
+def with_file_access_log(cfg_text: str, path: Path | str, line_format: str) -> str:
+    """Every listener logs to `path` (one line per request, `line_format` + newline) instead of
+    stdout, e.g. with ``%DYNAMIC_METADATA(envoy_lambda)%``."""
+    cfg = json.loads(cfg_text)
+    for lst in cfg["static_resources"]["listeners"]:
+        hcm = lst["filter_chains"][0]["filters"][0]["typed_config"]
+        hcm["access_log"] = [{
+            "name": "envoy.access_loggers.file",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                "path": str(path),
+                "log_format": {"text_format_source": {"inline_string": line_format + "\n"}},
+            },
+        }]
+    return dump(cfg)
+
+
+def streaming_config(peer_port: int, access_key: str, secret_key: str,
+                     functions: list[dict], routes: Iterable[tuple[str, Optional[dict]]],
+                     upstream: str = "stream", route_timeout: str = "60s", **spec_extra) -> str:
+    """Our module in front of the streaming Lambda peer (upstream `upstream`, static secret).
+    A route's timeout covers the whole response, so streams get a long one."""
+    fcfg = {"upstreams": [aws_upstream(upstream, peer_port, functions, **spec_extra)]}
+    return module_config(peer_port, fcfg, routes, route_timeout=route_timeout,
+                         secrets={"aws-creds": seed_secret(access_key, secret_key)})

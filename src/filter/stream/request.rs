@@ -40,7 +40,11 @@ impl LambdaFilter {
             Ok(f) => f,
             Err(reply) => return self.reject_headers(host, reply),
         };
-        let options = target.overrides.apply_to(&upstream.options);
+        let mut options = target.overrides.apply_to(&upstream.options);
+        // A function's own invoke_mode sits between the upstream's and the route's.
+        if let (None, Some(mode)) = (target.overrides.invoke_mode, function.invoke_mode) {
+            options.invoke_mode = mode;
+        }
         let limit = options.invocation_type.payload_limit();
         let client = scan_client_headers(host);
         let declared = if end_of_stream {
@@ -74,7 +78,7 @@ impl LambdaFilter {
         // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts. (Responses that
         // are rewritten raise it again when they come.)
         if !end_of_stream {
-            ensure_buffer_limit(host, limit + BUFFER_HEADROOM);
+            self.limit_before = Some(ensure_buffer_limit(host, limit + BUFFER_HEADROOM));
         }
         self.state = State::Collecting(pending);
         if end_of_stream {
@@ -344,9 +348,15 @@ impl LambdaFilter {
             n += 1;
         }
         let signed_headers = &signed_buf[..n];
+        // InvokeWithResponseStream takes the same headers and signature; only the path differs.
+        let path = if options.streams() {
+            &function.stream_path
+        } else {
+            &function.invoke_path
+        };
         let to_sign = RequestToSign {
             method: "POST",
-            path_and_query: &function.invoke_path,
+            path_and_query: path,
             headers: signed_headers,
             payload_sha256_hex: payload_hex,
             // Lambda accepts it, and it binds the body to the signature.
@@ -359,7 +369,7 @@ impl LambdaFilter {
         let signed = sign(&to_sign, &creds)
             .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
         host.set_header(Direction::Request, ":method", "POST");
-        host.set_header(Direction::Request, ":path", &function.invoke_path);
+        host.set_header(Direction::Request, ":path", path);
         host.set_header(
             Direction::Request,
             ":authority",

@@ -20,11 +20,12 @@ impl LambdaFilter {
             return HeadersStatus::Continue;
         };
         // The few (Copy) options the response needs; no clone of the whole set.
-        let (log_type, invocation_type, request_format, response_format) = (
+        let (log_type, invocation_type, request_format, response_format, streams) = (
             options.log_type,
             options.invocation_type,
             options.request_format,
             options.response_format,
+            options.streams(),
         );
         // One pass over the headers instead of three lookups by name (each lookup copies and
         // lower-cases the name inside Envoy): most answers are a plain 200.
@@ -57,6 +58,8 @@ impl LambdaFilter {
         }
         let rewrite = if status >= 400 {
             Self::error_rewrite(host, status)
+        } else if streams && status == 200 {
+            return self.start_stream(host, end_of_stream, response_format, log_type);
         } else if response_format == ResponseFormat::Unwrap
             && invocation_type == InvocationType::Sync
             && status == 200
@@ -80,6 +83,9 @@ impl LambdaFilter {
     }
 
     pub fn on_response_body(&mut self, host: &mut dyn Host, end_of_stream: bool) -> BodyStatus {
+        if matches!(self.state, State::Streaming(_) | State::CutPending(_)) {
+            return self.stream_body(host, end_of_stream);
+        }
         let State::Rewriting(rewrite) = self.state else {
             return BodyStatus::Continue;
         };
@@ -112,20 +118,7 @@ impl LambdaFilter {
                 }
             },
         };
-        // Lambda's own headers (request id, executed version) stay; the rest is replaced.
-        for (name, _) in host.headers(Direction::Response) {
-            if !name.starts_with(':') && !name.starts_with("x-amzn-") && !name.starts_with("x-amz-")
-            {
-                host.remove_header(Direction::Response, &name);
-            }
-        }
-        host.set_header(Direction::Response, ":status", &status.to_string());
-        for (name, value) in &headers {
-            if name == "content-length" || name == "transfer-encoding" || name.starts_with(':') {
-                continue;
-            }
-            host.add_header(Direction::Response, name, value);
-        }
+        set_response_head(host, status, &headers);
         // 204/304 end at their headers: no content-length (and `unwrap` left no body).
         if has_body(status) {
             host.set_header(
@@ -135,5 +128,22 @@ impl LambdaFilter {
             );
         }
         replace_body(host, Direction::Response, &body);
+    }
+}
+
+/// Replaces the response's status and headers with those the function described. Lambda's
+/// own headers (request id, executed version) stay.
+pub(super) fn set_response_head(host: &mut dyn Host, status: u32, headers: &[(String, String)]) {
+    for (name, _) in host.headers(Direction::Response) {
+        if !name.starts_with(':') && !name.starts_with("x-amzn-") && !name.starts_with("x-amz-") {
+            host.remove_header(Direction::Response, &name);
+        }
+    }
+    host.set_header(Direction::Response, ":status", &status.to_string());
+    for (name, value) in headers {
+        if name == "content-length" || name == "transfer-encoding" || name.starts_with(':') {
+            continue;
+        }
+        host.add_header(Direction::Response, name, value);
     }
 }
