@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use super::observe::Observation;
 use super::reply::LocalReply;
 use super::shared::SharedConfig;
 use super::upstream_failure::UpstreamFailure;
@@ -90,6 +91,8 @@ pub struct LambdaFilter {
     state: State,
     /// The upstream the request was sent to, for the response path's error answers.
     invoked: Option<Arc<Upstream>>,
+    /// Per-function stats and access-log metadata.
+    obs: Observation,
 }
 
 impl LambdaFilter {
@@ -98,6 +101,7 @@ impl LambdaFilter {
             shared,
             state: State::PassThrough,
             invoked: None,
+            obs: Observation::default(),
         }
     }
 
@@ -109,6 +113,7 @@ impl LambdaFilter {
     fn reject(&mut self, host: &mut dyn Host, reply: LocalReply) {
         self.state = State::Done;
         host.increment(Counter::LocalRejections);
+        self.obs.rejected(host, reply.code);
         host.send_local_reply(
             reply.status,
             &[("content-type", "application/json")],

@@ -13,6 +13,7 @@ use crate::discovery::Lookup;
 use crate::filter::client_headers::must_not_reach_aws;
 use crate::filter::reply::LocalReply;
 use crate::filter::shared::CREDENTIALS_UNAVAILABLE;
+use crate::filter::trace::propagate_trace;
 use crate::host::{Body, Counter, Direction, Host, LogLevel, body_chunks, replace_body};
 use crate::lambda::events::{ChunkedBody, EventContext, HttpRequest, build_event};
 use crate::lambda::{InvocationType, InvokeOptions, LogType, RequestFormat, shown_name};
@@ -36,10 +37,12 @@ impl LambdaFilter {
             self.log_unresolved(host, &format!("upstream '{}'", target.upstream), &message);
             return self.reject_headers(host, LocalReply::new(500, "unknown_upstream", message));
         };
+        self.obs.set_upstream(&upstream);
         let function = match self.resolve_function(host, &upstream, &target.function) {
             Ok(f) => f,
             Err(reply) => return self.reject_headers(host, reply),
         };
+        self.obs.set_function(&function);
         let options = target.overrides.apply_to(&upstream.options);
         let limit = options.invocation_type.payload_limit();
         let declared = if end_of_stream {
@@ -362,7 +365,11 @@ impl LambdaFilter {
         for (name, value) in signed.headers() {
             host.add_header(Direction::Request, name, value);
         }
+        if upstream.trace_propagation {
+            propagate_trace(host);
+        }
         host.increment(Counter::Invocations);
+        self.obs.invoked(host, options.invocation_type, payload_len);
         self.state = State::Invoked(options.clone());
         self.invoked = Some(Arc::clone(upstream));
         Ok(())

@@ -26,6 +26,7 @@ impl LambdaFilter {
             options.request_format,
             options.response_format,
         );
+        self.obs.response_headers(host);
         // The function's log tail goes to dynamic metadata, never to the client.
         if let Some(log) = host.header(Direction::Response, "x-amz-log-result") {
             if log_type == LogType::Tail {
@@ -34,6 +35,7 @@ impl LambdaFilter {
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 host.set_metadata(METADATA_NAMESPACE, "log_result", &decoded);
+                self.obs.log_tail(host, &decoded);
             }
             host.remove_header(Direction::Response, "x-amz-log-result");
         }
@@ -49,6 +51,7 @@ impl LambdaFilter {
         {
             host.set_header(Direction::Response, ":status", "502");
             host.increment(Counter::FunctionErrors);
+            self.obs.function_error(host);
             self.state = State::Done;
             return HeadersStatus::Continue;
         }
@@ -62,6 +65,9 @@ impl LambdaFilter {
         } else {
             None
         };
+        if let Some(Rewrite::ApiError(status)) = rewrite {
+            self.obs.api_error(host, status);
+        }
         let Some(rewrite) = rewrite else {
             self.state = State::Done;
             return HeadersStatus::Continue;
@@ -100,6 +106,7 @@ impl LambdaFilter {
                 Ok(r) => (r.status, r.headers, r.body),
                 Err(e) => {
                     host.increment(Counter::FunctionErrors);
+                    self.obs.malformed_result(host);
                     let reply = LocalReply::new(502, "malformed_function_response", e.to_string());
                     (
                         502,
