@@ -345,3 +345,43 @@ fn without_the_switch_no_trace_header_is_sent_at_all() {
     f.on_request_headers(&mut h, true);
     assert_eq!(h.request("x-amzn-trace-id"), None);
 }
+
+#[test]
+fn a_discovered_function_has_one_label_set_of_its_own() {
+    use crate::config::{FunctionRef, PathTemplate};
+    use crate::discovery::DiscoveredSet;
+    let config = FilterConfig::from_json(
+        br#"{"name":"acct","spec":{"region":"us-east-1","secret_ref":"creds",
+             "discovery":{"enabled":true,"cluster":"lambda"}}}"#,
+    )
+    .unwrap();
+    let shared = Arc::new(SharedConfig::new(config));
+    shared.discovered["acct"].publish(
+        DiscoveredSet::from_names(["billing", "billing:live"]),
+        std::time::SystemTime::now(),
+    );
+    let mut h = FakeHost::default();
+    for path in [
+        "/lambda/billing%3Alive",
+        "/lambda/billing%3Alive",
+        "/lambda/billing",
+    ] {
+        let mut one = host("unused", &[(":method", "GET"), (":path", path)]);
+        one.route = Some(Arc::new(RouteTarget {
+            upstream: "acct".into(),
+            function: FunctionRef::FromPath(PathTemplate::parse("/lambda/{function}").unwrap()),
+            overrides: InvokeOverrides::default(),
+        }));
+        LambdaFilter::new(Arc::clone(&shared)).on_request_headers(&mut one, true);
+        assert!(one.reply.is_none(), "{path}");
+        h.recorded.extend(one.recorded);
+    }
+    assert_eq!(
+        h.recorded(FunctionStat::Invocations, "acct|billing|live"),
+        [1, 1]
+    );
+    assert_eq!(
+        h.recorded(FunctionStat::Invocations, "acct|billing|$LATEST"),
+        [1]
+    );
+}
