@@ -8,6 +8,7 @@ fixed number of keep-alive GETs through our module to the capture upstream, afte
 that has created every stat. Total instructions of the Envoy process (all threads) in that
 window / requests = instructions per request. Configurations, alternated over the rounds:
 
+* ``no_metadata``   ``function_stats: off`` and ``access_log_metadata: false``
 * ``off``           ``function_stats: off`` (the unlabelled counters only)
 * ``per_upstream``  ``function_stats: per_upstream`` (labels ``upstream``, ``*``, ``*``)
 * ``per_function``  ``function_stats: per_function`` (the default)
@@ -45,11 +46,12 @@ from capture_upstream import CaptureUpstream, Reply  # noqa: E402
 REPORT = ("START RequestId: r Version: $LATEST\nEND RequestId: r\nREPORT RequestId: r\t"
           "Duration: 3.10 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\t"
           "Max Memory Used: 60 MB\t\n")
-MODES = ("off", "per_upstream", "per_function", "per_function_tail")
+MODES = ("no_metadata", "off", "per_upstream", "per_function", "per_function_tail")
 
 
 def config(port: int, mode: str) -> str:
     stats = {"per_function_tail": {"function_stats": "per_function"},
+             "no_metadata": {"function_stats": "off", "access_log_metadata": False},
              "before": {}}.get(mode, {"function_stats": mode})
     fcfg = {"upstreams": [configs.aws_upstream("moto", port, configs.default_functions(),
                                                **stats)]}

@@ -56,6 +56,9 @@ pub(super) struct RawAwsSpec {
     /// Send an `X-Amzn-Trace-Id` derived from `traceparent` (or Envoy's request id).
     #[serde(default)]
     pub trace_propagation: bool,
+    /// Set the `envoy_lambda` access-log metadata keys (default true).
+    #[serde(default)]
+    pub access_log_metadata: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -46,6 +46,8 @@ pub struct Upstream {
     pub function_stats: FunctionStats,
     /// Derive and send an `X-Amzn-Trace-Id` (see `filter::trace`).
     pub trace_propagation: bool,
+    /// Set the `envoy_lambda` access-log metadata keys (`log_result` aside).
+    pub access_log_metadata: bool,
 }
 
 /// How the per-function stats (`fn_*`) of an upstream are labelled.
@@ -248,6 +250,7 @@ impl FilterConfig {
             expose_aws_error_message: spec.expose_aws_error_message,
             function_stats: spec.function_stats.unwrap_or_default(),
             trace_propagation: spec.trace_propagation,
+            access_log_metadata: spec.access_log_metadata.unwrap_or(true),
         })
     }
 

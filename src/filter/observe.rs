@@ -53,6 +53,31 @@ impl Observation {
         }
     }
 
+    /// Access-log metadata is on unless the upstream turned it off
+    /// (`access_log_metadata: false`); before the upstream is known, on.
+    fn metadata_on(&self) -> bool {
+        self.upstream
+            .as_deref()
+            .is_none_or(|u| u.access_log_metadata)
+    }
+
+    fn meta(&self, host: &mut dyn Host, key: &str, value: &str) {
+        if self.metadata_on() {
+            host.set_metadata(METADATA_NAMESPACE, key, value);
+        }
+    }
+
+    fn meta_number(&self, host: &mut dyn Host, key: &str, value: f64) {
+        if self.metadata_on() {
+            host.set_metadata_number(METADATA_NAMESPACE, key, value);
+        }
+    }
+
+    /// The code of the answer the client gets instead of the function's (`error_code`).
+    pub fn error_code(&self, host: &mut dyn Host, code: &str) {
+        self.meta(host, "error_code", code);
+    }
+
     fn record(&self, host: &mut dyn Host, stat: FunctionStat, value: u64) {
         if let Some(labels) = self.labels() {
             host.record(stat, &labels, value);
@@ -67,7 +92,7 @@ impl Observation {
 
     /// The filter answered itself with `code`.
     pub fn rejected(&self, host: &mut dyn Host, code: &'static str) {
-        set_error_code(host, code);
+        self.error_code(host, code);
         self.record_with(host, FunctionStat::LocalRejections, code, 1);
     }
 
@@ -75,15 +100,11 @@ impl Observation {
     pub fn invoked(&mut self, host: &mut dyn Host, invocation: InvocationType, payload_len: u64) {
         if let Some(f) = self.function.as_deref() {
             let (function, qualifier) = function_labels(f);
-            host.set_metadata(METADATA_NAMESPACE, "function", function);
-            host.set_metadata(METADATA_NAMESPACE, "qualifier", qualifier);
+            self.meta(host, "function", function);
+            self.meta(host, "qualifier", qualifier);
         }
-        host.set_metadata(
-            METADATA_NAMESPACE,
-            "invocation_type",
-            invocation.header_value(),
-        );
-        host.set_metadata_number(METADATA_NAMESPACE, "request_bytes", payload_len as f64);
+        self.meta(host, "invocation_type", invocation.header_value());
+        self.meta_number(host, "request_bytes", payload_len as f64);
         self.record(host, FunctionStat::Invocations, 1);
         // Each labelled add costs Envoy a stat-name lookup (thousands of instructions): adding
         // nothing is skipped.
@@ -97,27 +118,25 @@ impl Observation {
     pub fn response_headers(&self, host: &mut dyn Host) {
         if let Some(sent) = self.sent_at {
             let elapsed = host.monotonic().saturating_duration_since(sent);
-            host.set_metadata_number(
-                METADATA_NAMESPACE,
-                "round_trip_ms",
-                elapsed.as_secs_f64() * 1000.0,
-            );
+            self.meta_number(host, "round_trip_ms", elapsed.as_secs_f64() * 1000.0);
             let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
             self.record(host, FunctionStat::RoundTripMs, ms);
         }
-        for (header, key) in [
-            ("x-amzn-requestid", "request_id"),
-            ("x-amz-executed-version", "executed_version"),
-        ] {
-            if let Some(value) = header_token(host, header) {
-                host.set_metadata(METADATA_NAMESPACE, key, &value);
+        if self.metadata_on() {
+            for (header, key) in [
+                ("x-amzn-requestid", "request_id"),
+                ("x-amz-executed-version", "executed_version"),
+            ] {
+                if let Some(value) = header_token(host, header) {
+                    host.set_metadata(METADATA_NAMESPACE, key, &value);
+                }
             }
         }
         let len = host
             .header(Direction::Response, "content-length")
             .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
         if let Some(len) = len {
-            host.set_metadata_number(METADATA_NAMESPACE, "response_bytes", len as f64);
+            self.meta_number(host, "response_bytes", len as f64);
             if len > 0 {
                 self.record(host, FunctionStat::PayloadBytesOut, len);
             }
@@ -140,8 +159,8 @@ impl Observation {
     }
 
     fn failed(&self, host: &mut dyn Host, label: &str, code: &str) {
-        host.set_metadata(METADATA_NAMESPACE, "function_error", label);
-        set_error_code(host, code);
+        self.meta(host, "function_error", label);
+        self.error_code(host, code);
         self.record_with(host, FunctionStat::FunctionErrors, label, 1);
     }
 
@@ -162,28 +181,24 @@ impl Observation {
         let Some(report) = parse_report(log) else {
             return;
         };
-        let ns = METADATA_NAMESPACE;
-        host.set_metadata_number(ns, "duration_ms", report.duration_ms);
-        host.set_metadata_number(ns, "billed_duration_ms", report.billed_duration_ms as f64);
-        host.set_metadata_number(ns, "memory_size_mb", report.memory_size_mb as f64);
-        host.set_metadata_number(ns, "max_memory_used_mb", report.max_memory_used_mb as f64);
-        host.set_metadata_bool(ns, "cold_start", report.cold_start());
+        self.meta_number(host, "duration_ms", report.duration_ms);
+        self.meta_number(host, "billed_duration_ms", report.billed_duration_ms as f64);
+        self.meta_number(host, "memory_size_mb", report.memory_size_mb as f64);
+        self.meta_number(host, "max_memory_used_mb", report.max_memory_used_mb as f64);
+        if self.metadata_on() {
+            host.set_metadata_bool(METADATA_NAMESPACE, "cold_start", report.cold_start());
+        }
         self.record(
             host,
             FunctionStat::BilledDurationMs,
             report.billed_duration_ms,
         );
         if let Some(init) = report.init_duration_ms {
-            host.set_metadata_number(ns, "init_duration_ms", init);
+            self.meta_number(host, "init_duration_ms", init);
             self.record(host, FunctionStat::ColdStarts, 1);
             self.record(host, FunctionStat::InitDurationMs, init.round() as u64);
         }
     }
-}
-
-/// The code of the answer the client gets instead of the function's (`error_code`).
-pub(super) fn set_error_code(host: &mut dyn Host, code: &str) {
-    host.set_metadata(METADATA_NAMESPACE, "error_code", code);
 }
 
 /// `(function, qualifier)` labels: the configured name without an embedded `:qualifier`, and

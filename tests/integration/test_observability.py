@@ -186,6 +186,18 @@ def test_access_log_carries_request_id_executed_version_and_error_type(obs_envoy
     assert failed["error_code"] == "function_error"
 
 
+def test_metadata_switch_off_leaves_the_keys_unset(start_envoy, capture, tmp_path):
+    log = tmp_path / "off.log"
+    e = start_envoy(obs_config(capture.port, str(log), access_log_metadata=False),
+                    extra_args=["--file-flush-interval-msec", "100"])
+    capture.push(200, {"x-amzn-RequestId": REQUEST_ID, "X-Amz-Function-Error": "Handled"}, b"{}")
+    assert requests.get(e.url + "/echo", timeout=TIMEOUT).status_code == 502
+    [line] = access_lines(log, 1)
+    assert set(line.values()) == {"-"}, line
+    # The stats still count.
+    assert labelled(prometheus(e), "fn_function_errors") == {ECHO + ("Handled",): 1}
+
+
 def test_a_cold_start_is_counted_exactly_once_and_a_truncated_report_is_ignored(
         obs_envoy, capture):
     cold = report("r1", "155.60", billed=160)

@@ -6,7 +6,6 @@
 use serde::Serialize;
 
 use super::{LambdaFilter, Rewrite};
-use crate::filter::observe::set_error_code;
 use crate::filter::upstream_failure::{ErrorOrigin, UpstreamFailure, error_origin};
 use crate::host::{Counter, Direction, Host, LogLevel};
 use crate::lambda::api_error::{MappedError, map_api_error};
@@ -64,7 +63,7 @@ impl LambdaFilter {
         let aws = AwsError::read(error_type.as_deref(), payload);
         let mapped = map_api_error(upstream_status, &aws, retry_after.as_deref());
         self.log_aws_error(host, upstream_status, &mapped, &aws, request_id.as_deref());
-        set_error_code(host, mapped.code);
+        self.obs.error_code(host, mapped.code);
 
         drop_lambda_headers(host, &KEPT_LAMBDA_HEADERS);
         // The error type is kept as its bare name (AWS appends an internal URL to it).
@@ -127,7 +126,6 @@ impl LambdaFilter {
 /// The client's answer when Envoy itself could not get Lambda's.
 pub(super) fn upstream_failure_answer(host: &mut dyn Host, failure: UpstreamFailure) -> Answer {
     let (status, code, message) = failure.reply();
-    set_error_code(host, code);
     host.log(
         LogLevel::Debug,
         &format!(

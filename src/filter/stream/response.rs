@@ -101,7 +101,10 @@ impl LambdaFilter {
             Rewrite::ApiError(upstream_status) => {
                 self.api_error_answer(host, upstream_status, &payload)
             }
-            Rewrite::UpstreamFailure(failure) => upstream_failure_answer(host, failure),
+            Rewrite::UpstreamFailure(failure) => {
+                self.obs.error_code(host, failure.reply().1);
+                upstream_failure_answer(host, failure)
+            }
             Rewrite::Unwrap(format) => match unwrap(format, &payload) {
                 Ok(r) => (r.status, r.headers, r.body),
                 Err(e) => {

@@ -385,3 +385,29 @@ fn a_discovered_function_has_one_label_set_of_its_own() {
         [1]
     );
 }
+
+#[test]
+fn access_log_metadata_can_be_turned_off_log_result_aside() {
+    let mut f = filter_with(r#""access_log_metadata":false,"log_type":"tail","#);
+    let mut h = host("echo", &get_headers());
+    f.on_request_headers(&mut h, true);
+    let log = b64(COLD_REPORT);
+    respond(
+        &mut f,
+        &mut h,
+        &[
+            (":status", "200"),
+            ("x-amz-log-result", &log),
+            ("x-amzn-requestid", "r-1"),
+            ("x-amz-function-error", "Handled"),
+        ],
+        b"{}",
+    );
+    let keys: Vec<_> = h.metadata.iter().map(|m| m.1.as_str()).collect();
+    assert_eq!(keys, ["log_result"]);
+    // The stats are not affected.
+    assert_eq!(
+        h.recorded(FunctionStat::ColdStarts, "moto|echo|$LATEST"),
+        [1]
+    );
+}
