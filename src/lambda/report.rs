@@ -137,6 +137,12 @@ mod tests {
     }
 
     #[test]
+    fn blank_lines_after_the_report_do_not_matter() {
+        let log = format!("{COLD}\n\n");
+        assert!(parse_report(&log).unwrap().cold_start());
+    }
+
+    #[test]
     fn the_last_report_line_counts() {
         let two = format!("{COLD}{WARM}");
         assert!(!parse_report(&two).unwrap().cold_start());
