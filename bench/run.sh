@@ -17,6 +17,15 @@ say() { echo "bench: $*" >&2; }
 
 case "${1:-}" in -h|--help) exec python3 "$ROOT/bench/bench.py" --help ;; esac
 
+# bench/run.sh --stats-cost [--requests N --rounds N]: what the per-function stats cost, in
+# instructions per request under callgrind (bench/stats_cost.py; needs valgrind).
+if [ "${1:-}" = --stats-cost ]; then
+  shift
+  command -v valgrind >/dev/null || { say "--stats-cost needs valgrind (apt-get install valgrind)"; exit 1; }
+  scripts/bootstrap.sh && cargo build --release --quiet
+  exec "$ROOT/.venv/bin/python" "$ROOT/bench/stats_cost.py" "$@"
+fi
+
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
   elif command -v sudo >/dev/null; then sudo "$@"

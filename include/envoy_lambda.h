@@ -246,6 +246,12 @@ extern uint32_t envoy_dynamic_module_callback_http_filter_config_define_gauge(en
                                                                               size_t label_names_len,
                                                                               size_t *gauge_id_out);
 
+extern uint32_t envoy_dynamic_module_callback_http_filter_config_define_histogram(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
+                                                                                  struct envoy_lambda_Buffer name,
+                                                                                  const struct envoy_lambda_Buffer *label_names,
+                                                                                  size_t label_names_len,
+                                                                                  size_t *histogram_id_out);
+
 extern uint32_t envoy_dynamic_module_callback_http_filter_config_increment_counter(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
                                                                                    size_t counter_id,
                                                                                    const struct envoy_lambda_Buffer *label_values,
@@ -287,6 +293,12 @@ extern uint32_t envoy_dynamic_module_callback_http_filter_increment_counter(envo
                                                                             const struct envoy_lambda_Buffer *label_values,
                                                                             size_t label_values_len,
                                                                             uint64_t value);
+
+extern uint32_t envoy_dynamic_module_callback_http_filter_record_histogram_value(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                                                 size_t histogram_id,
+                                                                                 const struct envoy_lambda_Buffer *label_values,
+                                                                                 size_t label_values_len,
+                                                                                 uint64_t value);
 
 extern uint64_t envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
                                                                                           struct envoy_lambda_Buffer name,
@@ -353,6 +365,16 @@ extern void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(envoy
                                                                            struct envoy_lambda_Buffer namespace_,
                                                                            struct envoy_lambda_Buffer key,
                                                                            struct envoy_lambda_Buffer value);
+
+extern void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                                           struct envoy_lambda_Buffer namespace_,
+                                                                           struct envoy_lambda_Buffer key,
+                                                                           double value);
+
+extern void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                                         struct envoy_lambda_Buffer namespace_,
+                                                                         struct envoy_lambda_Buffer key,
+                                                                         bool value);
 
 extern size_t envoy_dynamic_module_callback_http_get_body_chunks_size(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                                       uint32_t body);

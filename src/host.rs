@@ -5,7 +5,7 @@
 //! held across a setter, because Envoy may invalidate them when headers or bodies change.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::config::RouteTarget;
 
@@ -58,6 +58,79 @@ impl Counter {
             Counter::StreamFunctionErrors => "stream_function_errors",
             Counter::StreamFramingErrors => "stream_framing_errors",
         }
+    }
+}
+
+/// The per-function stats, labelled `upstream`, `function`, `qualifier` (and, for some, one
+/// more label: see [`FunctionStat::extra_label`]). Histograms take milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FunctionStat {
+    Invocations,
+    /// `type`: Lambda's `X-Amz-Function-Error` (`Handled`, `Unhandled`), or `malformed`.
+    FunctionErrors,
+    /// `class`: `throttled`, `access_denied`, `not_found`, `server_error`, `other`.
+    ApiErrors,
+    /// `reason`: the local reply's code.
+    LocalRejections,
+    PayloadBytesIn,
+    PayloadBytesOut,
+    /// `Init Duration` in the `REPORT` line (`log_type: tail` only).
+    ColdStarts,
+    /// Request sent to Lambda → its response headers, on a monotonic clock.
+    RoundTripMs,
+    InitDurationMs,
+    BilledDurationMs,
+}
+
+impl FunctionStat {
+    pub const ALL: [FunctionStat; 10] = [
+        FunctionStat::Invocations,
+        FunctionStat::FunctionErrors,
+        FunctionStat::ApiErrors,
+        FunctionStat::LocalRejections,
+        FunctionStat::PayloadBytesIn,
+        FunctionStat::PayloadBytesOut,
+        FunctionStat::ColdStarts,
+        FunctionStat::RoundTripMs,
+        FunctionStat::InitDurationMs,
+        FunctionStat::BilledDurationMs,
+    ];
+
+    /// The label names every per-function stat carries, in order.
+    pub const LABELS: [&'static str; 3] = ["upstream", "function", "qualifier"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FunctionStat::Invocations => "fn_invocations",
+            FunctionStat::FunctionErrors => "fn_function_errors",
+            FunctionStat::ApiErrors => "fn_api_errors",
+            FunctionStat::LocalRejections => "fn_local_rejections",
+            FunctionStat::PayloadBytesIn => "fn_payload_bytes_in",
+            FunctionStat::PayloadBytesOut => "fn_payload_bytes_out",
+            FunctionStat::ColdStarts => "fn_cold_starts",
+            FunctionStat::RoundTripMs => "fn_round_trip_ms",
+            FunctionStat::InitDurationMs => "fn_init_duration_ms",
+            FunctionStat::BilledDurationMs => "fn_billed_duration_ms",
+        }
+    }
+
+    /// The label after [`Self::LABELS`], if this stat has one.
+    pub fn extra_label(self) -> Option<&'static str> {
+        match self {
+            FunctionStat::FunctionErrors => Some("type"),
+            FunctionStat::ApiErrors => Some("class"),
+            FunctionStat::LocalRejections => Some("reason"),
+            _ => None,
+        }
+    }
+
+    pub fn is_histogram(self) -> bool {
+        matches!(
+            self,
+            FunctionStat::RoundTripMs
+                | FunctionStat::InitDurationMs
+                | FunctionStat::BilledDurationMs
+        )
     }
 }
 
@@ -153,6 +226,8 @@ pub trait Host {
     /// The downstream peer's address (`ip:port`).
     fn source_address(&self) -> Option<&str>;
     fn set_metadata(&mut self, namespace: &str, key: &str, value: &str);
+    fn set_metadata_number(&mut self, namespace: &str, key: &str, value: f64);
+    fn set_metadata_bool(&mut self, namespace: &str, key: &str, value: bool);
     /// Envoy's `response.code_details` for the response being encoded: `via_upstream` for the
     /// upstream's answer, Envoy's reason for its own replies; `None` if Envoy does not say.
     fn response_code_details(&self) -> Option<&str> {
@@ -175,8 +250,15 @@ pub trait Host {
     /// Asks for `on_scheduled` to run on this stream's worker once the current hook has
     /// returned (and what it passed on was encoded). False if Envoy could not schedule it.
     fn schedule(&mut self) -> bool;
+    /// Adds `value` to a per-function counter, or records it in a histogram; `labels` are the
+    /// values of [`FunctionStat::LABELS`], then of its extra label.
+    fn record(&mut self, stat: FunctionStat, labels: &[&str], value: u64);
     fn log(&self, level: LogLevel, message: &str);
     fn now(&self) -> SystemTime;
+    /// A monotonic clock, for durations.
+    fn monotonic(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The whole body of one direction so far, chunk by chunk and in order, without copying.
@@ -234,6 +316,10 @@ pub mod fake {
         pub source: Option<String>,
         pub metadata: Vec<(String, String, String)>,
         pub counters: HashMap<Counter, u64>,
+        /// Per-function stats: (stat, label values joined by `|`) → every value recorded.
+        pub recorded: Vec<(FunctionStat, String, u64)>,
+        /// What `monotonic` returns (`Instant::now()` if unset).
+        pub instant: Option<Instant>,
         pub time: Option<SystemTime>,
         pub code_details: Option<String>,
         pub response_flags: Option<u64>,
@@ -304,6 +390,24 @@ pub mod fake {
 
         pub fn count(&self, c: Counter) -> u64 {
             self.counters.get(&c).copied().unwrap_or(0)
+        }
+
+        /// The values recorded for `stat` with these labels (joined by `|`).
+        pub fn recorded(&self, stat: FunctionStat, labels: &str) -> Vec<u64> {
+            self.recorded
+                .iter()
+                .filter(|(s, l, _)| *s == stat && l == labels)
+                .map(|(_, _, v)| *v)
+                .collect()
+        }
+
+        /// The last value of a metadata key of `envoy_lambda`.
+        pub fn meta(&self, key: &str) -> Option<&str> {
+            self.metadata
+                .iter()
+                .rev()
+                .find(|(ns, k, _)| ns == "envoy_lambda" && k == key)
+                .map(|(_, _, v)| v.as_str())
         }
     }
 
@@ -414,6 +518,20 @@ pub mod fake {
         fn schedule(&mut self) -> bool {
             self.scheduled += 1;
             true
+        }
+        fn set_metadata_number(&mut self, namespace: &str, key: &str, value: f64) {
+            self.set_metadata(namespace, key, &value.to_string());
+        }
+        fn set_metadata_bool(&mut self, namespace: &str, key: &str, value: bool) {
+            self.set_metadata(namespace, key, &value.to_string());
+        }
+        fn record(&mut self, stat: FunctionStat, labels: &[&str], value: u64) {
+            let expected = FunctionStat::LABELS.len() + usize::from(stat.extra_label().is_some());
+            assert_eq!(labels.len(), expected, "{stat:?} takes {expected} labels");
+            self.recorded.push((stat, labels.join("|"), value));
+        }
+        fn monotonic(&self) -> Instant {
+            self.instant.unwrap_or_else(Instant::now)
         }
         fn log(&self, level: LogLevel, message: &str) {
             self.logs.borrow_mut().push((level, message.to_owned()));

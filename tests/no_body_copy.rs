@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use envoy_lambda::config::{FilterConfig, FunctionRef, RouteTarget};
 use envoy_lambda::filter::{BodyStatus, HeadersStatus, LambdaFilter, SharedConfig};
-use envoy_lambda::host::{Body, Counter, Direction, Host, LogLevel};
+use envoy_lambda::host::{Body, Counter, Direction, FunctionStat, Host, LogLevel};
 use envoy_lambda::lambda::InvokeOverrides;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -94,6 +94,9 @@ impl Host for MiniHost<'_> {
     fn schedule(&mut self) -> bool {
         false
     }
+    fn set_metadata_number(&mut self, _ns: &str, _key: &str, _value: f64) {}
+    fn set_metadata_bool(&mut self, _ns: &str, _key: &str, _value: bool) {}
+    fn record(&mut self, _stat: FunctionStat, _labels: &[&str], _value: u64) {}
     fn log(&self, _level: LogLevel, _message: &str) {}
     fn now(&self) -> SystemTime {
         SystemTime::now()

@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use super::discovery::DiscoveryRuntime;
 use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, HttpHeader};
-use super::metrics::{DiscoveryMetrics, StreamCounters};
+use super::metrics::{DiscoveryMetrics, FunctionMetrics, StreamCounters};
 use crate::config::FilterConfig;
 use crate::filter::SharedConfig;
-use crate::host::Counter;
+use crate::host::{Counter, FunctionStat};
 
 pub struct ConfigHandle {
     pub shared: Arc<SharedConfig>,
     /// One generic-secret subscription handle per `config.secrets()` entry.
     pub secret_handles: Vec<u64>,
     counters: StreamCounters,
+    function_metrics: FunctionMetrics,
     /// Main-thread discovery, when an upstream enables it (never in `--mode validate`).
     discovery: Option<DiscoveryRuntime>,
 }
@@ -29,6 +30,7 @@ impl ConfigHandle {
         let config = FilterConfig::from_json(bytes).map_err(|e| e.to_string())?;
         let secret_handles = subscribe_secrets(config_envoy_ptr, &config)?;
         let counters = StreamCounters::define(config_envoy_ptr);
+        let function_metrics = FunctionMetrics::define(config_envoy_ptr);
         let mut shared = SharedConfig::new(config);
         let discovery = if shared.discovered.is_empty() {
             None
@@ -45,12 +47,17 @@ impl ConfigHandle {
             shared: Arc::new(shared),
             secret_handles,
             counters,
+            function_metrics,
             discovery,
         })
     }
 
     pub fn counter_id(&self, counter: Counter) -> Option<usize> {
         self.counters.id(counter)
+    }
+
+    pub fn function_stat_id(&self, stat: FunctionStat) -> Option<usize> {
+        self.function_metrics.id(stat)
     }
 
     /// The pointer Envoy keeps for this config (one strong count, released by [`Self::destroy`]).

@@ -11,7 +11,7 @@ use super::ffi::{self, Buffer, FilterEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
 use super::route_config;
 use crate::config::RouteTarget;
-use crate::host::{Body, Counter, Direction, Host, LogLevel};
+use crate::host::{Body, Counter, Direction, FunctionStat, Host, LogLevel};
 
 pub struct EnvoyHost<'a> {
     ptr: FilterEnvoyPtr,
@@ -421,6 +421,67 @@ impl Host for EnvoyHost<'_> {
                 text(key),
                 text(value),
             );
+        }
+    }
+
+    fn set_metadata_number(&mut self, namespace: &str, key: &str, value: f64) {
+        // SAFETY: `self.ptr` is live; Envoy copies both buffers.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+                self.ptr,
+                text(namespace),
+                text(key),
+                value,
+            );
+        }
+    }
+
+    fn set_metadata_bool(&mut self, namespace: &str, key: &str, value: bool) {
+        // SAFETY: `self.ptr` is live; Envoy copies both buffers.
+        unsafe {
+            ffi::envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(
+                self.ptr,
+                text(namespace),
+                text(key),
+                value,
+            );
+        }
+    }
+
+    fn record(&mut self, stat: FunctionStat, labels: &[&str], value: u64) {
+        let Some(id) = self.config.function_stat_id(stat) else {
+            return;
+        };
+        // At most the three common labels and one more; a stack array, no allocation.
+        let mut values = [Buffer::EMPTY; FunctionStat::LABELS.len() + 1];
+        let n = labels.len().min(values.len());
+        for (slot, label) in values.iter_mut().zip(labels) {
+            *slot = text(label);
+        }
+        // Zero labels would silently hit the unlabelled metric of the same id (abi-notes).
+        if n == 0 {
+            return;
+        }
+        // SAFETY: `self.ptr` is live; `id` was defined for this config in config_new with
+        // these label names; the label buffers outlive the call.
+        unsafe {
+            if stat.is_histogram() {
+                ffi::envoy_dynamic_module_callback_http_filter_record_histogram_value(
+                    self.ptr,
+                    id,
+                    values.as_ptr(),
+                    n,
+                    value,
+                );
+            } else {
+                ffi::envoy_dynamic_module_callback_http_filter_increment_counter(
+                    self.ptr,
+                    id,
+                    values.as_ptr(),
+                    n,
+                    value,
+                );
+            }
         }
     }
 

@@ -223,6 +223,13 @@ unsafe extern "C" {
         label_names_len: usize,
         gauge_id_out: *mut usize,
     ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_config_define_histogram(
+        config_envoy_ptr: ConfigEnvoyPtr,
+        name: Buffer,
+        label_names: *const Buffer,
+        label_names_len: usize,
+        histogram_id_out: *mut usize,
+    ) -> u32;
     pub fn envoy_dynamic_module_callback_http_filter_config_increment_counter(
         config_envoy_ptr: ConfigEnvoyPtr,
         counter_id: usize,
@@ -268,6 +275,13 @@ unsafe extern "C" {
     pub fn envoy_dynamic_module_callback_http_filter_increment_counter(
         filter_envoy_ptr: FilterEnvoyPtr,
         counter_id: usize,
+        label_values: *const Buffer,
+        label_values_len: usize,
+        value: u64,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_record_histogram_value(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        histogram_id: usize,
         label_values: *const Buffer,
         label_values_len: usize,
         value: u64,
@@ -354,6 +368,18 @@ unsafe extern "C" {
         namespace: Buffer,
         key: Buffer,
         value: Buffer,
+    );
+    pub fn envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        namespace: Buffer,
+        key: Buffer,
+        value: f64,
+    );
+    pub fn envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        namespace: Buffer,
+        key: Buffer,
+        value: bool,
     );
 
     pub fn envoy_dynamic_module_callback_http_get_body_chunks_size(

@@ -1,10 +1,11 @@
-//! Metric definition (config_new only: Envoy refuses definitions later): the stream counters
-//! and, for discovering configs, the labelled discovery counters and gauges.
+//! Metric definition (config_new only: Envoy refuses definitions later): the stream counters,
+//! the labelled per-function stats and, for discovering configs, the labelled discovery
+//! counters and gauges.
 
 use super::ffi::{self, Buffer, ConfigEnvoyPtr};
 use super::log::envoy_log;
 use crate::discovery::{DiscoveryCounter, DiscoveryGauge};
-use crate::host::Counter;
+use crate::host::{Counter, FunctionStat};
 
 /// The stream counters' Envoy ids; a counter Envoy refused is absent (and never counted).
 pub struct StreamCounters(Vec<(Counter, usize)>);
@@ -27,6 +28,30 @@ impl StreamCounters {
             .iter()
             .find(|(c, _)| *c == counter)
             .map(|(_, id)| *id)
+    }
+}
+
+/// The per-function stats' Envoy ids (labelled `upstream`, `function`, `qualifier`, and the
+/// stat's extra label), indexed like [`FunctionStat::ALL`]; `None` where Envoy refused.
+pub struct FunctionMetrics([Option<usize>; FunctionStat::ALL.len()]);
+
+impl FunctionMetrics {
+    pub fn define(config_envoy_ptr: ConfigEnvoyPtr) -> Self {
+        Self(FunctionStat::ALL.map(|stat| {
+            let mut labels = FunctionStat::LABELS.to_vec();
+            labels.extend(stat.extra_label());
+            let kind = if stat.is_histogram() {
+                Kind::Histogram
+            } else {
+                Kind::Counter
+            };
+            define(config_envoy_ptr, kind, stat.name(), &labels)
+        }))
+    }
+
+    pub fn id(&self, stat: FunctionStat) -> Option<usize> {
+        // ALL lists each variant once, in declaration order.
+        self.0[stat as usize]
     }
 }
 
@@ -85,6 +110,7 @@ impl DiscoveryMetrics {
 enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 impl Kind {
@@ -92,6 +118,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -132,6 +159,15 @@ fn define(
                 labels.len(),
                 &mut id,
             ),
+            Kind::Histogram => {
+                ffi::envoy_dynamic_module_callback_http_filter_config_define_histogram(
+                    config_envoy_ptr,
+                    Buffer::from_slice(name.as_bytes()),
+                    labels_ptr,
+                    labels.len(),
+                    &mut id,
+                )
+            }
         }
     };
     if rc == ffi::METRICS_SUCCESS {
@@ -145,5 +181,17 @@ fn define(
             ),
         );
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_stat_ids_follow_all() {
+        for (i, stat) in FunctionStat::ALL.into_iter().enumerate() {
+            assert_eq!(stat as usize, i, "{stat:?}");
+        }
     }
 }

@@ -22,5 +22,6 @@ pub use error::ConfigError;
 pub use glob::{Glob, NameFilter};
 pub use path_template::PathTemplate;
 pub use validated::{
-    Endpoint, FilterConfig, Function, FunctionRef, RouteTarget, SecretIndex, SecretRef, Upstream,
+    Endpoint, FilterConfig, Function, FunctionRef, FunctionStats, RouteTarget, SecretIndex,
+    SecretRef, Upstream,
 };

@@ -52,6 +52,15 @@ pub(super) struct RawAwsSpec {
     /// Show AWS's (redacted) error message to clients: for gateways whose clients are internal.
     #[serde(default)]
     pub expose_aws_error_message: bool,
+    /// Per-function stats: `per_function` (default), `per_upstream` or `off`.
+    #[serde(default)]
+    pub function_stats: Option<super::FunctionStats>,
+    /// Send an `X-Amzn-Trace-Id` derived from `traceparent` (or Envoy's request id).
+    #[serde(default)]
+    pub trace_propagation: bool,
+    /// Set the `envoy_lambda` access-log metadata keys (default true).
+    #[serde(default)]
+    pub access_log_metadata: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,6 +42,26 @@ pub struct Upstream {
     pub discovery: Option<DiscoverySettings>,
     /// Mapped Lambda API errors also carry AWS's redacted message (`aws_message`).
     pub expose_aws_error_message: bool,
+    /// How finely the per-function stats are labelled.
+    pub function_stats: FunctionStats,
+    /// Derive and send an `X-Amzn-Trace-Id` (see `filter::trace`).
+    pub trace_propagation: bool,
+    /// Set the `envoy_lambda` access-log metadata keys (`log_result` aside).
+    pub access_log_metadata: bool,
+}
+
+/// How the per-function stats (`fn_*`) of an upstream are labelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionStats {
+    /// `function` and `qualifier` labels name the function (one label set per function).
+    #[default]
+    PerFunction,
+    /// `function` and `qualifier` are `*`: one label set per upstream (accounts with
+    /// thousands of functions).
+    PerUpstream,
+    /// No per-function stats (the unlabelled counters remain).
+    Off,
 }
 
 /// Where the Lambda API is: decides the `:authority` that is sent and signed.
@@ -238,6 +258,9 @@ impl FilterConfig {
             functions,
             discovery,
             expose_aws_error_message: spec.expose_aws_error_message,
+            function_stats: spec.function_stats.unwrap_or_default(),
+            trace_propagation: spec.trace_propagation,
+            access_log_metadata: spec.access_log_metadata.unwrap_or(true),
         })
     }
 

@@ -3,9 +3,11 @@
 
 mod client_headers;
 mod log_pace;
+mod observe;
 mod reply;
 mod shared;
 mod stream;
+mod trace;
 mod upstream_failure;
 
 pub use reply::LocalReply;

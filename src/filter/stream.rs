@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use super::observe::Observation;
 use super::reply::LocalReply;
 use super::shared::SharedConfig;
 use super::upstream_failure::UpstreamFailure;
@@ -102,6 +103,8 @@ pub struct LambdaFilter {
     /// The stream's buffer limit before the request raised it: a streamed response gets it
     /// back (memory per stream stays bounded whatever the response size).
     limit_before: Option<u64>,
+    /// Per-function stats and access-log metadata.
+    obs: Observation,
 }
 
 impl LambdaFilter {
@@ -111,6 +114,7 @@ impl LambdaFilter {
             state: State::PassThrough,
             invoked: None,
             limit_before: None,
+            obs: Observation::default(),
         }
     }
 
@@ -122,6 +126,7 @@ impl LambdaFilter {
     fn reject(&mut self, host: &mut dyn Host, reply: LocalReply) {
         self.state = State::Done;
         host.increment(Counter::LocalRejections);
+        self.obs.rejected(host, reply.code);
         host.send_local_reply(
             reply.status,
             &[("content-type", "application/json")],

@@ -9,6 +9,7 @@ mod invoke;
 mod name_error;
 mod options;
 mod region;
+pub mod report;
 pub mod unwrap;
 
 pub use function_name::{FunctionName, Qualifier};

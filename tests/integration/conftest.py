@@ -80,13 +80,16 @@ def capture():
 
 @pytest.fixture
 def start_envoy(envoy_bin, tmp_path, request):
-    """Factory: start_envoy(config_text, name=None, env=None) -> EnvoyProcess (serving)."""
+    """Factory: start_envoy(config_text, name=None, env=None, extra_args=None) -> EnvoyProcess
+    (serving)."""
     procs: list[envoy_proc.EnvoyProcess] = []
 
     def _start(config_text: str, name: str | None = None, env: dict | None = None,
-               timeout: float = 30.0) -> envoy_proc.EnvoyProcess:
+               timeout: float = 30.0,
+               extra_args: list[str] | None = None) -> envoy_proc.EnvoyProcess:
         name = name or f"envoy{next(_counter)}"
-        p = envoy_proc.EnvoyProcess(envoy_bin, config_text, tmp_path / name, name=name, env=env)
+        p = envoy_proc.EnvoyProcess(envoy_bin, config_text, tmp_path / name, name=name, env=env,
+                                    extra_args=extra_args)
         procs.append(p)
         p.start(timeout=timeout)
         return p

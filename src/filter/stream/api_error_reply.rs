@@ -63,6 +63,7 @@ impl LambdaFilter {
         let aws = AwsError::read(error_type.as_deref(), payload);
         let mapped = map_api_error(upstream_status, &aws, retry_after.as_deref());
         self.log_aws_error(host, upstream_status, &mapped, &aws, request_id.as_deref());
+        self.obs.error_code(host, mapped.code);
 
         drop_lambda_headers(host, &KEPT_LAMBDA_HEADERS);
         // The error type is kept as its bare name (AWS appends an internal URL to it).

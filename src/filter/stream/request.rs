@@ -13,6 +13,7 @@ use crate::discovery::Lookup;
 use crate::filter::client_headers::must_not_reach_aws;
 use crate::filter::reply::LocalReply;
 use crate::filter::shared::CREDENTIALS_UNAVAILABLE;
+use crate::filter::trace::propagate_trace;
 use crate::host::{Body, Counter, Direction, Host, LogLevel, body_chunks, replace_body};
 use crate::lambda::events::{ChunkedBody, EventContext, HttpRequest, build_event};
 use crate::lambda::{InvocationType, InvokeOptions, LogType, RequestFormat, shown_name};
@@ -36,10 +37,12 @@ impl LambdaFilter {
             self.log_unresolved(host, &format!("upstream '{}'", target.upstream), &message);
             return self.reject_headers(host, LocalReply::new(500, "unknown_upstream", message));
         };
+        self.obs.set_upstream(&upstream);
         let function = match self.resolve_function(host, &upstream, &target.function) {
             Ok(f) => f,
             Err(reply) => return self.reject_headers(host, reply),
         };
+        self.obs.set_function(&function);
         let mut options = target.overrides.apply_to(&upstream.options);
         // A function's own invoke_mode sits between the upstream's and the route's.
         if let (None, Some(mode)) = (target.overrides.invoke_mode, function.invoke_mode) {
@@ -390,7 +393,11 @@ impl LambdaFilter {
         for (name, value) in signed.headers() {
             host.add_header(Direction::Request, name, value);
         }
+        if upstream.trace_propagation {
+            propagate_trace(host);
+        }
         host.increment(Counter::Invocations);
+        self.obs.invoked(host, options.invocation_type, payload_len);
         self.state = State::Invoked(options.clone());
         self.invoked = Some(Arc::clone(upstream));
         Ok(())

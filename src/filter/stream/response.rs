@@ -36,6 +36,7 @@ impl LambdaFilter {
             b"x-amz-function-error" => function_error = true,
             _ => {}
         });
+        self.obs.response_headers(host);
         // The function's log tail goes to dynamic metadata, never to the client.
         if has_log {
             if log_type == LogType::Tail {
@@ -45,6 +46,7 @@ impl LambdaFilter {
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 host.set_metadata(METADATA_NAMESPACE, "log_result", &decoded);
+                self.obs.log_tail(host, &decoded);
             }
             host.remove_header(Direction::Response, "x-amz-log-result");
         }
@@ -53,6 +55,7 @@ impl LambdaFilter {
         if function_error {
             host.set_header(Direction::Response, ":status", "502");
             host.increment(Counter::FunctionErrors);
+            self.obs.function_error(host);
             self.state = State::Done;
             return HeadersStatus::Continue;
         }
@@ -68,6 +71,9 @@ impl LambdaFilter {
         } else {
             None
         };
+        if let Some(Rewrite::ApiError(status)) = rewrite {
+            self.obs.api_error(host, status);
+        }
         let Some(rewrite) = rewrite else {
             self.state = State::Done;
             return HeadersStatus::Continue;
@@ -104,11 +110,15 @@ impl LambdaFilter {
             Rewrite::ApiError(upstream_status) => {
                 self.api_error_answer(host, upstream_status, &payload)
             }
-            Rewrite::UpstreamFailure(failure) => upstream_failure_answer(host, failure),
+            Rewrite::UpstreamFailure(failure) => {
+                self.obs.error_code(host, failure.reply().1);
+                upstream_failure_answer(host, failure)
+            }
             Rewrite::Unwrap(format) => match unwrap(format, &payload) {
                 Ok(r) => (r.status, r.headers, r.body),
                 Err(e) => {
                     host.increment(Counter::FunctionErrors);
+                    self.obs.malformed_result(host);
                     let reply = LocalReply::new(502, "malformed_function_response", e.to_string());
                     (
                         502,

@@ -1,0 +1,228 @@
+//! What one stream tells operators: per-function stats (`fn_*`, labelled `upstream`,
+//! `function`, `qualifier`) and dynamic metadata under `envoy_lambda` for access logs and
+//! later filters. The stream state machine calls in at each step; nothing here changes the
+//! request or the response.
+//!
+//! Cardinality: label values come from the config or from discovery (a discovered function
+//! is labelled by its own name), never from the client; a function a request names but no
+//! config or discovery knows is labelled `*`, as are all functions of an upstream with
+//! `function_stats: per_upstream`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::stream::METADATA_NAMESPACE;
+use crate::config::{Function, FunctionStats, Upstream};
+use crate::host::{Direction, FunctionStat, Host};
+use crate::lambda::InvocationType;
+use crate::lambda::report::parse_report;
+
+/// The label value for "no single function".
+const ANY: &str = "*";
+/// What Lambda runs for an unqualified name.
+const LATEST: &str = "$LATEST";
+
+#[derive(Default)]
+pub(super) struct Observation {
+    upstream: Option<Arc<Upstream>>,
+    function: Option<Arc<Function>>,
+    /// When the signed request went on to Lambda.
+    sent_at: Option<Instant>,
+}
+
+impl Observation {
+    pub fn set_upstream(&mut self, upstream: &Arc<Upstream>) {
+        self.upstream = Some(Arc::clone(upstream));
+    }
+
+    pub fn set_function(&mut self, function: &Arc<Function>) {
+        self.function = Some(Arc::clone(function));
+    }
+
+    /// `[upstream, function, qualifier]`, or `None` when the upstream has no per-function stats.
+    fn labels(&self) -> Option<[&str; 3]> {
+        let upstream = self.upstream.as_deref()?;
+        match upstream.function_stats {
+            FunctionStats::Off => None,
+            FunctionStats::PerUpstream => Some([&upstream.name, ANY, ANY]),
+            FunctionStats::PerFunction => {
+                let (function, qualifier) =
+                    self.function.as_deref().map_or((ANY, ANY), function_labels);
+                Some([&upstream.name, function, qualifier])
+            }
+        }
+    }
+
+    /// Access-log metadata is on unless the upstream turned it off
+    /// (`access_log_metadata: false`); before the upstream is known, on.
+    fn metadata_on(&self) -> bool {
+        self.upstream
+            .as_deref()
+            .is_none_or(|u| u.access_log_metadata)
+    }
+
+    fn meta(&self, host: &mut dyn Host, key: &str, value: &str) {
+        if self.metadata_on() {
+            host.set_metadata(METADATA_NAMESPACE, key, value);
+        }
+    }
+
+    fn meta_number(&self, host: &mut dyn Host, key: &str, value: f64) {
+        if self.metadata_on() {
+            host.set_metadata_number(METADATA_NAMESPACE, key, value);
+        }
+    }
+
+    /// The code of the answer the client gets instead of the function's (`error_code`).
+    pub fn error_code(&self, host: &mut dyn Host, code: &str) {
+        self.meta(host, "error_code", code);
+    }
+
+    fn record(&self, host: &mut dyn Host, stat: FunctionStat, value: u64) {
+        if let Some(labels) = self.labels() {
+            host.record(stat, &labels, value);
+        }
+    }
+
+    fn record_with(&self, host: &mut dyn Host, stat: FunctionStat, extra: &str, value: u64) {
+        if let Some([u, f, q]) = self.labels() {
+            host.record(stat, &[u, f, q, extra], value);
+        }
+    }
+
+    /// The filter answered itself with `code`.
+    pub fn rejected(&self, host: &mut dyn Host, code: &'static str) {
+        self.error_code(host, code);
+        self.record_with(host, FunctionStat::LocalRejections, code, 1);
+    }
+
+    /// The signed Invoke request goes on to Lambda.
+    pub fn invoked(&mut self, host: &mut dyn Host, invocation: InvocationType, payload_len: u64) {
+        if let Some(f) = self.function.as_deref() {
+            let (function, qualifier) = function_labels(f);
+            self.meta(host, "function", function);
+            self.meta(host, "qualifier", qualifier);
+        }
+        self.meta(host, "invocation_type", invocation.header_value());
+        self.meta_number(host, "request_bytes", payload_len as f64);
+        self.record(host, FunctionStat::Invocations, 1);
+        // Each labelled add costs Envoy a stat-name lookup (thousands of instructions): adding
+        // nothing is skipped.
+        if payload_len > 0 {
+            self.record(host, FunctionStat::PayloadBytesIn, payload_len);
+        }
+        self.sent_at = Some(host.monotonic());
+    }
+
+    /// Lambda's response headers came (or Envoy's own answer in their place).
+    pub fn response_headers(&self, host: &mut dyn Host) {
+        if let Some(sent) = self.sent_at {
+            let elapsed = host.monotonic().saturating_duration_since(sent);
+            self.meta_number(host, "round_trip_ms", elapsed.as_secs_f64() * 1000.0);
+            let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            self.record(host, FunctionStat::RoundTripMs, ms);
+        }
+        if self.metadata_on() {
+            for (header, key) in [
+                ("x-amzn-requestid", "request_id"),
+                ("x-amz-executed-version", "executed_version"),
+            ] {
+                if let Some(value) = header_token(host, header) {
+                    host.set_metadata(METADATA_NAMESPACE, key, &value);
+                }
+            }
+        }
+        let len = host
+            .header(Direction::Response, "content-length")
+            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+        if let Some(len) = len {
+            self.meta_number(host, "response_bytes", len as f64);
+            if len > 0 {
+                self.record(host, FunctionStat::PayloadBytesOut, len);
+            }
+        }
+    }
+
+    /// The function failed (`X-Amz-Function-Error`).
+    pub fn function_error(&self, host: &mut dyn Host) {
+        let label = match host.header(Direction::Response, "x-amz-function-error") {
+            Some(b"Handled") => "Handled",
+            Some(b"Unhandled") => "Unhandled",
+            _ => "other",
+        };
+        self.failed(host, label, "function_error");
+    }
+
+    /// The function's result is not what `unwrap` can read.
+    pub fn malformed_result(&self, host: &mut dyn Host) {
+        self.failed(host, "malformed", "malformed_function_response");
+    }
+
+    fn failed(&self, host: &mut dyn Host, label: &str, code: &str) {
+        self.meta(host, "function_error", label);
+        self.error_code(host, code);
+        self.record_with(host, FunctionStat::FunctionErrors, label, 1);
+    }
+
+    /// The Lambda API answered `status` (the mapped code follows with the body).
+    pub fn api_error(&self, host: &mut dyn Host, status: u32) {
+        let class = match status {
+            429 => "throttled",
+            401 | 403 => "access_denied",
+            404 => "not_found",
+            500..=599 => "server_error",
+            _ => "other",
+        };
+        self.record_with(host, FunctionStat::ApiErrors, class, 1);
+    }
+
+    /// The decoded `log_type: tail` log: its `REPORT` line, if whole, into metadata and stats.
+    pub fn log_tail(&self, host: &mut dyn Host, log: &str) {
+        let Some(report) = parse_report(log) else {
+            return;
+        };
+        self.meta_number(host, "duration_ms", report.duration_ms);
+        self.meta_number(host, "billed_duration_ms", report.billed_duration_ms as f64);
+        self.meta_number(host, "memory_size_mb", report.memory_size_mb as f64);
+        self.meta_number(host, "max_memory_used_mb", report.max_memory_used_mb as f64);
+        if self.metadata_on() {
+            host.set_metadata_bool(METADATA_NAMESPACE, "cold_start", report.cold_start());
+        }
+        self.record(
+            host,
+            FunctionStat::BilledDurationMs,
+            report.billed_duration_ms,
+        );
+        if let Some(init) = report.init_duration_ms {
+            self.meta_number(host, "init_duration_ms", init);
+            self.record(host, FunctionStat::ColdStarts, 1);
+            self.record(host, FunctionStat::InitDurationMs, init.round() as u64);
+        }
+    }
+}
+
+/// `(function, qualifier)` labels: the configured name without an embedded `:qualifier`, and
+/// the qualifier (explicit or embedded), `$LATEST` when there is none.
+fn function_labels(f: &Function) -> (&str, &str) {
+    let raw = f.function_name.as_str();
+    match (&f.qualifier, f.function_name.embedded_qualifier()) {
+        (Some(q), _) => (raw, q.as_str()),
+        (None, Some(q)) => (
+            raw.strip_suffix(q.as_str())
+                .and_then(|r| r.strip_suffix(':'))
+                .unwrap_or(raw),
+            q.as_str(),
+        ),
+        (None, None) => (raw, LATEST),
+    }
+}
+
+/// A response header as a short token (request ids and versions), else nothing.
+fn header_token(host: &dyn Host, name: &str) -> Option<String> {
+    let v = std::str::from_utf8(host.header(Direction::Response, name)?).ok()?;
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'$'));
+    ok.then(|| v.to_owned())
+}
