@@ -209,7 +209,7 @@ def test_wrong_secret_is_refused_by_the_peer(start_envoy, streaming_lambda):
 # -- 100 MB, Envoy's memory ----------------------------------------------------------------
 def test_100_mb_stream_keeps_envoy_memory_flat(env):
     total = 100 << 20
-    env.lam.script([{"generate": 4 << 20}, {"complete": {}}])  # warm-up: buffers, pools
+    env.lam.script([{"generate": 16 << 20}, {"complete": {}}])  # warm-up: buffers, pools
     assert post(env, "/stream", timeout=60, sink=lambda _: None).complete
     before = vm(env.proc)
     env.lam.script([{"generate": total, "frame_size": 65536}, {"complete": {}}])
