@@ -124,7 +124,7 @@ if [ "$MODE" = "--check" ]; then
     out=$(curl -s -w '\n%{http_code}' --max-time 10 "$@")
     status=${out##*$'\n'}; out=${out%$'\n'*}
     if [ "$status" = "$want" ] && [ "$out" = "$body" ]; then
-      echo "ok   $name -> $status $out"
+      echo "ok   $name -> $status ${out//$'\n'/\\n}"
     else
       echo "FAIL $name -> $status $out (wanted $want $body)"; fail=1
     fi

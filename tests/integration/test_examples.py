@@ -41,4 +41,4 @@ def test_readme_main_job(tmp_path):
                        stderr=subprocess.STDOUT, timeout=300)
     out = r.stdout.decode("utf-8", "replace")
     assert r.returncode == 0, out[-4000:]
-    assert out.count("ok   ") == 6, out[-2000:]
+    assert out.count("ok   ") == 7, out[-2000:]  # the 7th: the streamed /stream
