@@ -209,7 +209,7 @@ def test_wrong_secret_is_refused_by_the_peer(start_envoy, streaming_lambda):
 # -- 100 MB, Envoy's memory ----------------------------------------------------------------
 def test_100_mb_stream_keeps_envoy_memory_flat(env):
     total = 100 << 20
-    env.lam.script([{"generate": 4 << 20}, {"complete": {}}])  # warm-up: buffers, pools
+    env.lam.script([{"generate": 16 << 20}, {"complete": {}}])  # warm-up: buffers, pools
     assert post(env, "/stream", timeout=60, sink=lambda _: None).complete
     before = vm(env.proc)
     env.lam.script([{"generate": total, "frame_size": 65536}, {"complete": {}}])
@@ -375,18 +375,22 @@ def test_mid_stream_error_cuts_the_http1_stream_and_is_in_metadata(env, same_wri
 
 
 # same_write: the error comes in one TCP write with the chunks before it (a function that fails
-# at once); those chunks and the 200 must still reach the client before the reset.
-@pytest.mark.parametrize("same_write", [
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
-        "README 'Response streaming', known limit: over HTTP/2 the bytes (even the headers) "
-        "Envoy encoded in the same event-loop turn as the reset are discarded with it"))),
-    False], ids=["same_write", "after_100ms"])
+# at once). The README's known limit: over HTTP/2, what Envoy encoded in the same event-loop turn
+# as the reset (the headers included) may be discarded with it, depending on timing. So that
+# case asserts what always holds: never a clean end, never a byte beyond the good ones.
+def h2_cut(r: chunked_client.CurlResult, good: bytes, same_write: bool) -> None:
+    assert r.rc != 0, f"curl saw a cleanly ended stream: {r}"  # 92: RST_STREAM
+    if same_write:
+        assert r.status in (0, 200) and good.startswith(r.body), (r.rc, r.status, r.body)
+    else:
+        assert r.status == 200 and r.body == good, (r.rc, r.status, r.body, r.stderr)
+
+
+@pytest.mark.parametrize("same_write", [True, False], ids=["same_write", "after_100ms"])
 def test_mid_stream_error_resets_the_http2_stream(env, same_write):
     env.lam.script([{"batch": MID_ERROR}] if same_write else
                    MID_ERROR[:2] + [{"sleep": 0.1}] + MID_ERROR[2:])
-    r = h2(env, "/stream")
-    assert r.status == 200 and r.body == b"partial output", (r.rc, r.status, r.body, r.stderr)
-    assert r.rc != 0, "curl saw a cleanly ended stream"  # 92: RST_STREAM
+    h2_cut(h2(env, "/stream"), b"partial output", same_write)
 
 
 @pytest.mark.parametrize("step", [{"exception": "ServiceException", "message": "m"},
@@ -460,18 +464,13 @@ def test_truncated_frame_then_closed_connection(env):
     assert r.status == 200 and r.body == b"good " and not r.complete, r
 
 
-@pytest.mark.parametrize("same_write", [
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
-        "README 'Response streaming', known limit: over HTTP/2 the bytes (even the headers) "
-        "Envoy encoded in the same event-loop turn as the reset are discarded with it"))),
-    False], ids=["same_write", "after_100ms"])
+@pytest.mark.parametrize("same_write", [True, False], ids=["same_write", "after_100ms"])
 def test_bad_frame_resets_the_http2_stream(env, same_write):
     bad = base64.b64encode(es.corrupt(es.payload_chunk(b"bad"), "message_crc")).decode()
     steps = [{"chunk": "good "}, {"raw_b64": bad}, {"complete": {}}]
     env.lam.script([{"batch": steps}] if same_write else
                    steps[:1] + [{"sleep": 0.1}] + steps[1:])
-    r = h2(env, "/stream")
-    assert r.status == 200 and r.body == b"good " and r.rc != 0, (r.rc, r.body)
+    h2_cut(h2(env, "/stream"), b"good ", same_write)
 
 
 def test_frames_split_and_batched_arrive_whole(env):
