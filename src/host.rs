@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::RouteTarget;
+use crate::wake::Wake;
 
 /// The filter's counters (defined once per filter config, shown as `<namespace>.<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,6 +140,14 @@ pub trait Host {
         None
     }
 
+    /// The stream's scheduler, created on first use: background work wakes the stream with
+    /// it (`on_scheduled` then runs on the stream's worker). `None` if Envoy gives none.
+    fn waker(&mut self) -> Option<Arc<dyn Wake>> {
+        None
+    }
+    /// Resumes a request the filter stopped (after `on_scheduled` finished it).
+    fn continue_decoding(&mut self) {}
+
     fn increment(&mut self, counter: Counter);
     fn log(&self, level: LogLevel, message: &str);
     fn now(&self) -> SystemTime;
@@ -204,6 +213,10 @@ pub mod fake {
         pub response_flags: Option<u64>,
         /// Every line logged, with its level.
         pub logs: std::cell::RefCell<Vec<(LogLevel, String)>>,
+        /// The stream's scheduler (records the events background work commits).
+        pub waker: Option<Arc<crate::credentials::fake::FakeWaker>>,
+        /// How often `continue_decoding` was called.
+        pub continued: u32,
     }
 
     fn key(b: Body) -> &'static str {
@@ -375,6 +388,12 @@ pub mod fake {
         }
         fn now(&self) -> SystemTime {
             self.time.unwrap_or_else(SystemTime::now)
+        }
+        fn waker(&mut self) -> Option<Arc<dyn Wake>> {
+            self.waker.clone().map(|w| w as Arc<dyn Wake>)
+        }
+        fn continue_decoding(&mut self) {
+            self.continued += 1;
         }
     }
 }

@@ -68,6 +68,17 @@ impl ConfigSchedulerEnvoyPtr {
     }
 }
 
+/// Envoy's scheduler of one stream (`http_filter_scheduler_new` .. `_delete`).
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy)]
+pub struct FilterSchedulerEnvoyPtr(*mut c_void);
+
+impl FilterSchedulerEnvoyPtr {
+    pub fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+}
+
 impl ConfigModulePtr {
     /// What config_new returns for a rejected config.
     pub const NULL: Self = Self(std::ptr::null());
@@ -361,6 +372,23 @@ unsafe extern "C" {
         limit: u64,
     );
 
+    /// A stream's scheduler (deleted by the module); `commit` is safe from any thread and runs
+    /// `on_http_filter_scheduled` on the stream's worker, if the stream still exists.
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_new(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    ) -> FilterSchedulerEnvoyPtr;
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_commit(
+        scheduler: FilterSchedulerEnvoyPtr,
+        event_id: u64,
+    );
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_delete(
+        scheduler: FilterSchedulerEnvoyPtr,
+    );
+    /// Resumes a request the filter stopped; re-enters the module on the same stack.
+    pub fn envoy_dynamic_module_callback_http_filter_continue_decoding(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    );
+
     pub fn envoy_dynamic_module_callback_http_send_response(
         filter_envoy_ptr: FilterEnvoyPtr,
         status_code: u32,
@@ -395,6 +423,10 @@ mod tests {
             (
                 size_of::<ConfigSchedulerEnvoyPtr>(),
                 align_of::<ConfigSchedulerEnvoyPtr>(),
+            ),
+            (
+                size_of::<FilterSchedulerEnvoyPtr>(),
+                align_of::<FilterSchedulerEnvoyPtr>(),
             ),
             (size_of::<ConfigModulePtr>(), align_of::<ConfigModulePtr>()),
             (size_of::<FilterModulePtr>(), align_of::<FilterModulePtr>()),

@@ -299,6 +299,23 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
     )
 }
 
+/// A stream's scheduler event (its worker): the credentials it waited for, or its deadline.
+#[unsafe(no_mangle)]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
+    filter_envoy_ptr: FilterEnvoyPtr,
+    filter_module_ptr: FilterModulePtr,
+    event_id: u64,
+) {
+    with_stream(
+        "http_filter_scheduled",
+        filter_envoy_ptr,
+        filter_module_ptr,
+        (),
+        (),
+        |f, host| f.on_scheduled(host, event_id),
+    )
+}
+
 // The hooks below are mandatory in the 1.40 ABI but have nothing to do for this filter.
 
 #[unsafe(no_mangle)]
@@ -313,14 +330,6 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
 pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
     _filter_envoy_ptr: FilterEnvoyPtr,
     _filter_module_ptr: FilterModulePtr,
-) {
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
-    _filter_envoy_ptr: FilterEnvoyPtr,
-    _filter_module_ptr: FilterModulePtr,
-    _event_id: u64,
 ) {
 }
 

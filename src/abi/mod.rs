@@ -8,6 +8,8 @@
 //!   validated config, secret subscriptions, metric ids, discovery).
 //! - `stream_handle`: what a stream is on the module side, and the stream hooks' panic boundary.
 //! - `envoy_host`: [`crate::host::Host`] over the raw callbacks for one stream.
+//! - `stream_scheduler`: a stream's Envoy scheduler, how background work resumes a stream.
+//! - `credentials_stats`: publishes the credential refreshers' stats (config scheduler).
 //! - `discovery`: function discovery's Envoy side (scheduler, callouts, config metrics).
 //! - `route_config`: what a per-route config is on the module side.
 //! - `metrics`: counter and gauge definition (config_new only).
@@ -19,9 +21,11 @@
 //!
 //! ```text
 //! hooks          -> stream_handle, config_handle, route_config, envoy_buffer, guard, log, ffi
-//! stream_handle  -> envoy_host, config_handle, guard, ffi
-//! envoy_host     -> config_handle, route_config, envoy_buffer, log, ffi
-//! config_handle  -> discovery, metrics, ffi
+//! stream_handle  -> envoy_host, stream_scheduler, config_handle, guard, ffi
+//! envoy_host     -> config_handle, route_config, stream_scheduler, envoy_buffer, log, ffi
+//! stream_scheduler -> ffi
+//! config_handle  -> credentials_stats, discovery, metrics, ffi
+//! credentials_stats -> metrics, log, ffi
 //! discovery      -> metrics, envoy_buffer, log, ffi
 //! metrics        -> log, ffi
 //! route_config   -> ffi
@@ -35,6 +39,7 @@
 #![allow(unsafe_code)]
 
 mod config_handle;
+mod credentials_stats;
 mod discovery;
 mod envoy_buffer;
 mod envoy_host;
@@ -45,3 +50,4 @@ mod log;
 mod metrics;
 mod route_config;
 mod stream_handle;
+mod stream_scheduler;
