@@ -231,6 +231,14 @@ def test_tap_assume_role_and_external_id_are_checked_by_moto(cred_moto, tap):
     calls = tap.sts_calls("AssumeRole")
     assert [x.status for x in calls] == [200, 403, 200, 403, 200]
     assert [x.key_id for x in calls] == [i.access_key] * 3 + [c["AccessKeyId"]] * 2
+    assert tap.role_of(c["AccessKeyId"]) == role_arn("assumed-a")
+    assert calls[0].form["RoleSessionName"] == "tap-test"
+    # sts_lifetime: the client is told the key expires soon (moto itself never expires it)
+    tap.sts_lifetime = 30
+    d = sts.assume_role(RoleArn=role_arn("assumed-b"), RoleSessionName="tap-test")["Credentials"]
+    left = d["Expiration"].timestamp() - time.time()
+    assert 27 <= left <= 31, d["Expiration"]
+    assert tap.sts_calls("AssumeRole")[-1].issued_key_id == d["AccessKeyId"]
 
 
 def test_tap_lets_unsigned_web_identity_calls_through_with_accepted_tokens(cred_moto, tap):

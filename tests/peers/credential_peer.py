@@ -7,6 +7,8 @@ moto's IAM user key) on every mint, so the keys pass moto's signature check;
 no expiry, so the peer serves each key with its *own* short ``Expiration`` and records
 ``(key id, issued_at, expires_at)``: a test decides "valid at that moment" from that list.
 
+``delay`` (seconds) holds every answer that long (a slow first fetch at start-up).
+
 Outage modes (``go_down(mode)`` / ``come_back()``):
   ``refuse``  the listening socket is closed (connection refused), reopened on the same port;
   ``error``   every request answers 500;
@@ -103,7 +105,9 @@ class CredentialPeer(LoopbackServer):
         self.lifetime = lifetime
         self.rotate_before = rotate_before
         self.hang_seconds = hang_seconds
+        self.delay = 0.0
         self._lock = threading.Lock()
+        self._secrets: list[str] = []  # every secret and token handed out (leak checks)
         self._issued: list[IssuedKey] = []
         self._current: Optional[tuple[Minted, IssuedKey]] = None
         self._counts: dict[str, int] = {}
@@ -156,6 +160,11 @@ class CredentialPeer(LoopbackServer):
         with self._lock:
             return list(self._issued)
 
+    def secrets_issued(self) -> list[str]:
+        """Secret keys and session tokens handed out: none may show up in a log or answer."""
+        with self._lock:
+            return list(self._secrets)
+
     def issued_key(self, access_key_id: str) -> Optional[IssuedKey]:
         with self._lock:
             return next((k for k in self._issued if k.access_key_id == access_key_id), None)
@@ -193,6 +202,7 @@ class CredentialPeer(LoopbackServer):
         with self._lock:
             self._current = (minted, key)
             self._issued.append(key)
+            self._secrets += [minted.secret_access_key, minted.session_token]
         return minted, key
 
 
@@ -228,7 +238,9 @@ class CredentialHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _apply_outage(self) -> bool:
-        """True when an outage answered (or dropped) the request."""
+        """True when an outage answered (or dropped) the request. Applies ``delay`` first."""
+        if self.peer.delay:
+            time.sleep(self.peer.delay)
         mode = self.peer._outage_now()
         if mode is None:
             return False

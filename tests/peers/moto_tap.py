@@ -11,6 +11,10 @@ answers 500 to an unsigned request while signature checking is on (it reads the 
 ``Authorization`` header). The tap checks the ``WebIdentityToken`` against the tokens a
 test accepts (``accept_tokens``; wrong token → 400 ``InvalidIdentityToken`` like STS) and
 signs the forwarded call with moto's IAM user key. moto itself ignores the token.
+
+``sts_lifetime = N`` rewrites the ``Expiration`` of STS answers to now + N seconds (moto
+never expires keys, and real STS gives at least 15 minutes), so tests see refreshes of
+assumed-role and web identity credentials within seconds.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import re
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from capture_upstream import Captured, CaptureUpstream, Reply
 
+_KEY_RE = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>")
+_EXP_RE = re.compile(rb"<Expiration>([^<]+)</Expiration>")
 _CRED_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer",
         "upgrade", "proxy-connection", "date", "server"}
@@ -47,6 +53,9 @@ class Exchange:
     has_session_token: bool
     status: int                 # moto's answer (or the tap's own, for refused tokens)
     web_identity_token: Optional[str] = None
+    form: dict = field(default_factory=dict)  # STS form parameters (RoleArn, RoleSessionName...)
+    issued_key_id: Optional[str] = None       # STS: the AccessKeyId moto answered with
+    issued_expiration: Optional[str] = None   # STS: the Expiration the client got
 
 
 def _amz_date(v: Optional[str]) -> Optional[float]:
@@ -65,6 +74,7 @@ class MotoTap(CaptureUpstream):
         self.signer_key = signer_key
         self.region = region
         self._tokens: Optional[set[str]] = None  # None = any token
+        self.sts_lifetime: Optional[float] = None  # rewrite STS Expiration to now + this
         self._ex_lock = threading.Lock()
         self._exchanges: list[Exchange] = []
         self.set_default(self._forward)
@@ -104,7 +114,8 @@ class MotoTap(CaptureUpstream):
                       key_id=m.group(1) if m else None, service=m.group(4) if m else None,
                       amz_date=_amz_date(cap.header("x-amz-date")),
                       has_session_token=cap.header("x-amz-security-token") is not None,
-                      status=0, web_identity_token=form.get("WebIdentityToken"))
+                      status=0, web_identity_token=form.get("WebIdentityToken"),
+                      form={k: v for k, v in form.items() if k != "WebIdentityToken"})
         headers = [(k, v) for k, v in cap.headers if k not in ("transfer-encoding",
                                                                "content-length")]
         if action == "AssumeRoleWithWebIdentity" and not m:
@@ -114,7 +125,26 @@ class MotoTap(CaptureUpstream):
                 return self._done(ex, Reply(400, {"Content-Type": "text/xml"}, _ERR_TOKEN))
             headers = self._sign_sts(cap)
         status, rh, body = self._send(cap.method, cap.path, headers, cap.body)
+        if action.startswith("AssumeRole") and status == 200:
+            body = self._rewrite_expiration(body)
+            k, e = _KEY_RE.search(body), _EXP_RE.search(body)
+            ex.issued_key_id = k.group(1).decode() if k else None
+            ex.issued_expiration = e.group(1).decode() if e else None
         return self._done(ex, Reply(status, rh, body))
+
+    def _rewrite_expiration(self, body: bytes) -> bytes:
+        life = self.sts_lifetime
+        if life is None:
+            return body
+        exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + life))
+        return _EXP_RE.sub(b"<Expiration>" + exp.encode() + b"</Expiration>", body)
+
+    def role_of(self, key_id: str) -> Optional[str]:
+        """The RoleArn of the STS call that issued this key (None if STS did not)."""
+        for e in self.exchanges:
+            if e.issued_key_id == key_id:
+                return e.form.get("RoleArn")
+        return None
 
     def _done(self, ex: Exchange, reply: Reply) -> Reply:
         ex.status = reply.status
