@@ -230,6 +230,9 @@ def cred_env(tap: MotoTap, *, static: Optional[tuple[str, str]] = None,
     if imds:
         env["AWS_EC2_METADATA_DISABLED"] = "false"
         env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = imds.endpoint
+    # never the link-local addresses: IMDS only ever enabled together with a loopback endpoint
+    assert env["AWS_EC2_METADATA_DISABLED"] == "true" or \
+        env["AWS_EC2_METADATA_SERVICE_ENDPOINT"].startswith("http://127.0.0.1:")
     return env
 
 

@@ -237,7 +237,8 @@ def test_imds_and_container_keys_rotate_under_a_steady_stream(start_envoy, cred_
     """15 s keys, ~40 s of requests (two or more expiries each): no request fails and each is
     signed with the key valid at that moment."""
     imds.set_lifetime(15)
-    container.set_lifetime(15)
+    imds.rotate_before = 5  # like EC2: the same key until shortly before it expires
+    container.set_lifetime(15)  # a new key on every fetch
     ups = [cred_upstream("ec2", tap.port, credentials={"source": "imds"}),
            cred_upstream("ecs", tap.port, credentials={"source": "container"})]
     e = start_envoy(cred_config(tap.port, ups, two_routes("ec2", "ecs")),
