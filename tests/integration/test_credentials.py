@@ -186,6 +186,7 @@ def test_web_identity_from_a_token_file_reread_at_refresh(start_envoy, cred_moto
     assert any(c.web_identity_token == web_identity_token(2) and c.status == 200 for c in calls), \
         [(c.status, c.web_identity_token[-7:]) for c in calls]
     assert statuses and set(statuses) == {200}
+    time.sleep(0.5)  # the refresher installs what the tap just answered
     after = post(e, "/echo")
     assert after.status == 200
     issued = {c.issued_key_id for c in calls if c.status == 200}
@@ -270,8 +271,8 @@ def test_refresh_failure_serves_cached_keys_until_expiry_then_503_then_heals(
     up = cred_upstream("ecs", tap.port, credentials={"source": "container"})
     e = start_envoy(cred_config(tap.port, [up]), env=cred_env(tap, container=container))
     assert post(e, "/echo").status == 200
-    key = container.issued[-1]
     container.go_down("refuse")
+    key = container.issued[-1]  # the last key Envoy could get
     answers: list[Answer] = []
     came_back = None
     deadline = time.monotonic() + 60
@@ -393,9 +394,9 @@ def test_chain_precedence_env_profile_web_identity_container_imds(start_envoy, c
         assert a.status == 200, (source, a.body)
         [inv] = invocations_of(tap, "echo")
         if source == "imds":
-            assert inv.key_id == imds.issued[-1].access_key_id
+            assert imds.issued_key(inv.key_id) is not None
         elif source == "container":
-            assert inv.key_id == container.issued[-1].access_key_id
+            assert container.issued_key(inv.key_id) is not None
         elif source == "web_identity":
             assert tap.role_of(inv.key_id) == role_arn("irsa")
         elif source == "profile":
@@ -417,7 +418,7 @@ def test_explicit_source_ignores_stronger_sources(start_envoy, cred_moto, tap, i
                                  static=(i.access_key, i.secret_key)))
     assert post(e, "/echo").status == 200
     [inv] = invocations_of(tap, "echo")
-    assert inv.key_id == imds.issued[-1].access_key_id
+    assert imds.issued_key(inv.key_id) is not None
     assert container.count("credentials") == 0
 
 
