@@ -5,15 +5,29 @@
 # as InvokeWithResponseStream), start Envoy with envoy/quickstart.yaml on 127.0.0.1:10000,
 # print curl lines.
 #
-#   scripts/run.sh           run until Ctrl-C
-#   scripts/run.sh --check   run the curl lines once, verify the answers, stop (used by tests)
+#   scripts/run.sh                  run until Ctrl-C
+#   scripts/run.sh --check          run the curl lines once, verify the answers, stop (used by tests)
+#   scripts/run.sh --assume-role    the same, but the upstream signs with an assumed role: Envoy's
+#                                   environment holds the IAM user's key (credentials source env),
+#                                   the module calls moto's STS AssumeRole (AWS_ENDPOINT_URL_STS)
+#                                   and signs every Invoke with the role's temporary key
+#   scripts/run.sh --assume-role --check
 #
 # Everything listens on loopback only. MOTO_PORT/ENVOY ports are those of envoy/quickstart.yaml.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-MODE="${1:-serve}"
+MODE=serve
+ASSUME_ROLE=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) MODE=--check ;;
+    --assume-role) ASSUME_ROLE=1 ;;
+    *) echo "usage: scripts/run.sh [--assume-role] [--check]" >&2; exit 2 ;;
+  esac
+done
+CONFIG=envoy/quickstart.yaml
 RUN="$ROOT/run"
 MOTO_PORT=5000
 STREAM_PORT=5001
@@ -82,9 +96,52 @@ for _ in $(seq 1 40); do
 done
 [ -s "$RUN/streaming.json" ] || { echo "the streaming peer did not start; see $RUN/streaming.log" >&2; exit 1; }
 
-say "starting Envoy 1.40.0 with envoy/quickstart.yaml on $LISTEN (admin $ADMIN)"
-ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$ROOT/target/release" AWS_EC2_METADATA_DISABLED=true \
-  "$ENVOY" -c envoy/quickstart.yaml --concurrency 2 --disable-hot-restart \
+envoy_env=()
+if [ "$ASSUME_ROLE" = 1 ]; then
+  say "creating role quickstart-invoker in moto (lambda:*), which the IAM user may assume"
+  # Writes run/quickstart-assume-role.yaml: envoy/quickstart.yaml with the upstream's
+  # secret_ref replaced by credentials {source: env} + assume_role, and run/env-keys with the
+  # IAM user's key for Envoy's environment (never in the config).
+  .venv/bin/python - "$RUN" "$MOTO_PORT" <<'PY'
+import json, sys, urllib.request
+sys.path.insert(0, "tests/peers")
+from moto_peer import MotoPeer
+run, port = sys.argv[1], int(sys.argv[2])
+info = json.load(open(f"{run}/moto.json"))
+peer = MotoPeer(port=port)
+peer._post("/moto-api/reset-auth", b"1000000000", "text/plain")  # checking off to set up
+iam = peer.client("iam")
+doc = lambda effect: json.dumps(effect)
+role = iam.create_role(RoleName="quickstart-invoker", AssumeRolePolicyDocument=doc({
+    "Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))["Role"]
+def allow(name, action):
+    return iam.create_policy(PolicyName=name, PolicyDocument=doc({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}))["Policy"]["Arn"]
+iam.attach_role_policy(RoleName="quickstart-invoker", PolicyArn=allow("qs-invoke", "lambda:*"))
+iam.attach_user_policy(UserName=info["user_name"], PolicyArn=allow("qs-assume", "sts:AssumeRole"))
+peer.enable_auth()
+text = open("envoy/quickstart.yaml").read()
+old = ('"secret_ref": "lambda-credentials",\n'
+       '                      "secret_source": {"path_config_source": {"path": "run/sds/lambda-credentials.yaml"}},')
+assert old in text, "envoy/quickstart.yaml changed: update scripts/run.sh"
+new = ('"credentials": {"source": "env"},\n'
+       f'                      "assume_role": {{"role_arn": "{role["Arn"]}", "duration": "900s"}},')
+open(f"{run}/quickstart-assume-role.yaml", "w").write(text.replace(old, new, 1))  # the moto upstream only
+with open(f"{run}/env-keys", "w") as f:
+    f.write(f"AWS_ACCESS_KEY_ID={info['access_key']}\nAWS_SECRET_ACCESS_KEY={info['secret_key']}\n")
+PY
+  CONFIG="$RUN/quickstart-assume-role.yaml"
+  while IFS= read -r kv; do envoy_env+=("$kv"); done < "$RUN/env-keys"
+  # STS is moto too; no profile files, no instance metadata.
+  envoy_env+=("AWS_ENDPOINT_URL_STS=http://127.0.0.1:$MOTO_PORT"
+              "AWS_CONFIG_FILE=/nonexistent" "AWS_SHARED_CREDENTIALS_FILE=/nonexistent")
+fi
+
+say "starting Envoy 1.40.0 with $CONFIG on $LISTEN (admin $ADMIN)"
+env ${envoy_env[@]+"${envoy_env[@]}"} \
+  ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$ROOT/target/release" AWS_EC2_METADATA_DISABLED=true \
+  "$ENVOY" -c "$CONFIG" --concurrency 2 --disable-hot-restart \
   --log-path "$RUN/envoy.log" &
 pids+=($!)
 for _ in $(seq 1 120); do
@@ -133,9 +190,11 @@ if [ "$MODE" = "--check" ]; then
   expect "POST /echo" 200 '{"hello":"world"}' "$LISTEN/echo" -H 'content-type: application/json' -d '{"hello":"world"}'
   expect "POST /live" 200 '{"alias":"live"}' "$LISTEN/live" -H 'content-type: application/json' -d '{"alias":"live"}'
   expect "POST /hello" 200 '[1,2,3]' "$LISTEN/hello" -H 'content-type: application/json' -d '[1,2,3]'
-  # Discovery lists the account within a second of start-up; give it up to 10 s.
+  # Discovery lists the account within a few seconds of start-up (its first attempt may come
+  # before the first credentials); give it up to 10 s. (hello is also a configured function,
+  # so the discovered alias is what shows the listing is done.)
   for _ in $(seq 1 40); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$LISTEN/lambda/hello")" = 200 ] && break
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{}' -H 'content-type: application/json' "$LISTEN/lambda/echo:live")" = 200 ] && break
     sleep 0.25
   done
   expect "POST /lambda/hello (discovered)" 200 '{"d":1}' "$LISTEN/lambda/hello" -H 'content-type: application/json' -d '{"d":1}'
@@ -143,6 +202,11 @@ if [ "$MODE" = "--check" ]; then
   expect "POST /stream (response streaming)" 200 $'tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n' "$LISTEN/stream" -d '{}'
   streamed=$(curl -s "$ADMIN/stats?filter=envoy_lambda.streamed_invocations" | awk '{print $2}')
   [ "${streamed:-0}" -ge 1 ] || { echo "FAIL streamed_invocations counter"; fail=1; }
+  if [ "$ASSUME_ROLE" = 1 ]; then
+    src=$(curl -s "$ADMIN/stats?filter=credentials_source" | awk '/assume_role/ {print $2}')
+    echo "envoy_lambda.credentials_source ... assume_role: $src"
+    [ "$src" = 1 ] || { echo "FAIL: not signed with the assumed role"; fail=1; }
+  fi
   invocations=$(curl -s "$ADMIN/stats?filter=envoy_lambda.invocations" | awk '{print $2}')
   echo "envoy_lambda.invocations: $invocations"
   [ "${invocations:-0}" -ge 6 ] || { echo "FAIL invocations counter"; fail=1; }

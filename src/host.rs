@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::config::RouteTarget;
+use crate::wake::Wake;
 
 /// The filter's counters (defined once per filter config, shown as `<namespace>.<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -238,6 +239,14 @@ pub trait Host {
         None
     }
 
+    /// The stream's scheduler, created on first use: background work wakes the stream with
+    /// it (`on_scheduled` then runs on the stream's worker). `None` if Envoy gives none.
+    fn waker(&mut self) -> Option<Arc<dyn Wake>> {
+        None
+    }
+    /// Resumes a request the filter stopped (after `on_scheduled` finished it).
+    fn continue_decoding(&mut self) {}
+
     fn increment(&mut self, counter: Counter) {
         self.add(counter, 1);
     }
@@ -331,6 +340,10 @@ pub mod fake {
         pub sent_data: Vec<u8>,
         /// `schedule` calls (the test runs `on_scheduled` itself).
         pub scheduled: u32,
+        /// The stream's scheduler (records the events background work commits).
+        pub waker: Option<Arc<crate::credentials::fake::FakeWaker>>,
+        /// How often `continue_decoding` was called.
+        pub continued: u32,
     }
 
     fn key(b: Body) -> &'static str {
@@ -544,6 +557,12 @@ pub mod fake {
         }
         fn now(&self) -> SystemTime {
             self.time.unwrap_or_else(SystemTime::now)
+        }
+        fn waker(&mut self) -> Option<Arc<dyn Wake>> {
+            self.waker.clone().map(|w| w as Arc<dyn Wake>)
+        }
+        fn continue_decoding(&mut self) {
+            self.continued += 1;
         }
     }
 }

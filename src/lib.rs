@@ -52,4 +52,6 @@ pub mod filter;
 pub mod host;
 mod http_field;
 pub mod lambda;
+mod panic_message;
 pub mod sigv4;
+pub(crate) mod wake;

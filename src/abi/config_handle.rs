@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use super::credentials_stats::{CREDENTIALS_STATS_EVENT, CredentialsRuntime};
 use super::discovery::DiscoveryRuntime;
 use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, HttpHeader};
-use super::metrics::{DiscoveryMetrics, FunctionMetrics, StreamCounters};
-use crate::config::FilterConfig;
+use super::metrics::{CredentialMetrics, DiscoveryMetrics, FunctionMetrics, StreamCounters};
+use crate::config::{CredentialsFrom, FilterConfig};
 use crate::filter::SharedConfig;
 use crate::host::{Counter, FunctionStat};
 
@@ -19,6 +20,8 @@ pub struct ConfigHandle {
     function_metrics: FunctionMetrics,
     /// Main-thread discovery, when an upstream enables it (never in `--mode validate`).
     discovery: Option<DiscoveryRuntime>,
+    /// Provider-backed credentials' stats, when an upstream has them (never in validate).
+    credentials: Option<CredentialsRuntime>,
 }
 
 impl ConfigHandle {
@@ -32,6 +35,21 @@ impl ConfigHandle {
         let counters = StreamCounters::define(config_envoy_ptr);
         let function_metrics = FunctionMetrics::define(config_envoy_ptr);
         let mut shared = SharedConfig::new(config);
+        // SAFETY: a plain query, valid on the main thread where config_new runs.
+        let validating = unsafe { ffi::envoy_dynamic_module_callback_is_validation_mode() };
+        let has_providers = shared
+            .config
+            .upstreams()
+            .any(|u| matches!(u.credentials, CredentialsFrom::Provider(_)));
+        let credentials = if has_providers {
+            let metrics = CredentialMetrics::define(config_envoy_ptr);
+            // Validating a config fetches nothing: no provider, no network.
+            (!validating)
+                .then(|| CredentialsRuntime::start(config_envoy_ptr, &mut shared, metrics))
+                .flatten()
+        } else {
+            None
+        };
         let discovery = if shared.discovered.is_empty() {
             None
         } else {
@@ -49,6 +67,7 @@ impl ConfigHandle {
             counters,
             function_metrics,
             discovery,
+            credentials,
         })
     }
 
@@ -91,10 +110,19 @@ impl ConfigHandle {
         if let Some(d) = &handle.discovery {
             d.shutdown();
         }
+        if let Some(c) = &handle.credentials {
+            c.shutdown();
+        }
     }
 
     /// The discovery timer (or a hand-over) woke this config (main thread).
     pub fn on_scheduled(&self, config_envoy_ptr: ConfigEnvoyPtr, event_id: u64) {
+        if event_id & CREDENTIALS_STATS_EVENT != 0 && event_id & (1 << 63) == 0 {
+            if let Some(c) = &self.credentials {
+                c.on_scheduled(config_envoy_ptr, event_id);
+            }
+            return;
+        }
         if let Some(d) = &self.discovery {
             d.on_scheduled(config_envoy_ptr, &self.shared, event_id);
         }

@@ -10,6 +10,7 @@ use super::envoy_buffer::EnvoyBuffer;
 use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
 use super::metrics::DiscoveryMetrics;
+use crate::credentials::Keys;
 use crate::discovery::{
     CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, Wake, global,
 };
@@ -225,8 +226,12 @@ impl DiscoveryRuntime {
 
     /// The timer (or a hand-over) woke this config (main thread).
     pub fn on_scheduled(&self, cfg: ConfigEnvoyPtr, shared: &SharedConfig, event_id: u64) {
+        let keys = Keys {
+            config: &shared.config,
+            credentials: &shared.credentials,
+        };
         self.discovery
-            .on_event(global(), &mut self.io(cfg), &shared.credentials, event_id);
+            .on_event(global(), &mut self.io(cfg), &keys, event_id);
     }
 
     /// A listing came back (or failed); `headers` and `chunks` are Envoy's reply.
@@ -260,13 +265,12 @@ impl DiscoveryRuntime {
         } else {
             CalloutReply::Failed(result)
         };
-        self.discovery.on_callout_done(
-            global(),
-            &mut self.io(cfg),
-            &shared.credentials,
-            callout_id,
-            reply,
-        );
+        let keys = Keys {
+            config: &shared.config,
+            credentials: &shared.credentials,
+        };
+        self.discovery
+            .on_callout_done(global(), &mut self.io(cfg), &keys, callout_id, reply);
     }
 
     /// Leaves the registry, then frees the scheduler (config_destroy, main thread).

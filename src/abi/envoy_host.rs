@@ -1,6 +1,7 @@
 //! [`Host`] over the raw callbacks of one stream. Rebuilt for every hook call, never stored:
 //! the `filter_envoy_ptr` is only known valid during the hook that received it.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,12 +11,16 @@ use super::envoy_buffer::EnvoyBuffer;
 use super::ffi::{self, Buffer, FilterEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
 use super::route_config;
+use super::stream_scheduler::StreamScheduler;
 use crate::config::RouteTarget;
 use crate::host::{Body, Counter, Direction, FunctionStat, Host, LogLevel};
+use crate::wake::Wake;
 
 pub struct EnvoyHost<'a> {
     ptr: FilterEnvoyPtr,
     config: &'a ConfigHandle,
+    /// The stream's scheduler slot, when the hook may create one.
+    scheduler: Option<&'a OnceCell<Arc<StreamScheduler>>>,
 }
 
 fn map_id(map: Direction) -> u32 {
@@ -74,7 +79,17 @@ impl<'a> EnvoyHost<'a> {
     /// `ptr` must be the `filter_envoy_ptr` Envoy passed to the hook being run, and the value
     /// must not outlive that hook.
     pub unsafe fn new(ptr: FilterEnvoyPtr, config: &'a ConfigHandle) -> Self {
-        Self { ptr, config }
+        Self {
+            ptr,
+            config,
+            scheduler: None,
+        }
+    }
+
+    /// Lets [`Host::waker`] create (once) and hand out the stream's scheduler.
+    pub fn with_scheduler(mut self, slot: &'a OnceCell<Arc<StreamScheduler>>) -> Self {
+        self.scheduler = Some(slot);
+        self
     }
 }
 
@@ -535,7 +550,10 @@ impl Host for EnvoyHost<'_> {
         // posted to the worker's dispatcher with a weak reference to the stream, so deleting
         // the scheduler right after does not cancel it (and a destroyed stream never sees it).
         unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_scheduler_commit(scheduler, 0);
+            ffi::envoy_dynamic_module_callback_http_filter_scheduler_commit(
+                scheduler,
+                crate::filter::STREAM_CUT_EVENT,
+            );
             ffi::envoy_dynamic_module_callback_http_filter_scheduler_delete(scheduler);
         }
         true
@@ -553,5 +571,21 @@ impl Host for EnvoyHost<'_> {
 
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn waker(&mut self) -> Option<Arc<dyn Wake>> {
+        let slot = self.scheduler?;
+        if slot.get().is_none() {
+            // SAFETY: `self.ptr` is the live stream pointer of the running hook.
+            let scheduler = unsafe { StreamScheduler::new(self.ptr) }?;
+            let _ = slot.set(Arc::new(scheduler));
+        }
+        slot.get().map(|s| Arc::clone(s) as Arc<dyn Wake>)
+    }
+
+    fn continue_decoding(&mut self) {
+        // SAFETY: `self.ptr` is live for this hook; Envoy may re-enter the module, which the
+        // stream's `RefCell` turns into a no-op.
+        unsafe { ffi::envoy_dynamic_module_callback_http_filter_continue_decoding(self.ptr) }
     }
 }

@@ -402,6 +402,23 @@ unsafe extern "C" {
         limit: u64,
     );
 
+    /// A stream's scheduler (deleted by the module); `commit` is safe from any thread and runs
+    /// `on_http_filter_scheduled` on the stream's worker, if the stream still exists.
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_new(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    ) -> FilterSchedulerEnvoyPtr;
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_commit(
+        scheduler: FilterSchedulerEnvoyPtr,
+        event_id: u64,
+    );
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_delete(
+        scheduler: FilterSchedulerEnvoyPtr,
+    );
+    /// Resumes a request the filter stopped; re-enters the module on the same stack.
+    pub fn envoy_dynamic_module_callback_http_filter_continue_decoding(
+        filter_envoy_ptr: FilterEnvoyPtr,
+    );
+
     pub fn envoy_dynamic_module_callback_http_send_response(
         filter_envoy_ptr: FilterEnvoyPtr,
         status_code: u32,
@@ -423,17 +440,6 @@ unsafe extern "C" {
         filter_envoy_ptr: FilterEnvoyPtr,
         data: Buffer,
         end_stream: bool,
-    );
-    pub fn envoy_dynamic_module_callback_http_filter_scheduler_new(
-        filter_envoy_ptr: FilterEnvoyPtr,
-    ) -> FilterSchedulerEnvoyPtr;
-    /// Posts the event to the stream's worker; it runs only while the stream lives.
-    pub fn envoy_dynamic_module_callback_http_filter_scheduler_commit(
-        scheduler: FilterSchedulerEnvoyPtr,
-        event_id: u64,
-    );
-    pub fn envoy_dynamic_module_callback_http_filter_scheduler_delete(
-        scheduler: FilterSchedulerEnvoyPtr,
     );
 }
 
@@ -461,6 +467,10 @@ mod tests {
             (
                 size_of::<ConfigSchedulerEnvoyPtr>(),
                 align_of::<ConfigSchedulerEnvoyPtr>(),
+            ),
+            (
+                size_of::<FilterSchedulerEnvoyPtr>(),
+                align_of::<FilterSchedulerEnvoyPtr>(),
             ),
             (size_of::<ConfigModulePtr>(), align_of::<ConfigModulePtr>()),
             (size_of::<FilterModulePtr>(), align_of::<FilterModulePtr>()),

@@ -299,12 +299,12 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
     )
 }
 
-/// A stream event the filter asked for (`Host::schedule`): runs on the stream's worker.
+/// A stream's scheduler event (its worker): the credentials it waited for, or its deadline.
 #[unsafe(no_mangle)]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
     filter_envoy_ptr: FilterEnvoyPtr,
     filter_module_ptr: FilterModulePtr,
-    _event_id: u64,
+    event_id: u64,
 ) {
     with_stream(
         "http_filter_scheduled",
@@ -312,7 +312,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
         filter_module_ptr,
         (),
         (),
-        |f, host| f.on_scheduled(host),
+        |f, host| f.on_scheduled(host, event_id),
     )
 }
 

@@ -4,6 +4,7 @@
 
 use super::ffi::{self, Buffer, ConfigEnvoyPtr};
 use super::log::envoy_log;
+use crate::credentials::CredentialsStat;
 use crate::discovery::{DiscoveryCounter, DiscoveryGauge};
 use crate::host::{Counter, FunctionStat};
 
@@ -102,6 +103,41 @@ impl DiscoveryMetrics {
             DiscoveryGauge::FunctionPresent => self.function_present,
             DiscoveryGauge::Configs => self.configs,
             DiscoveryGauge::PollerConfig => self.poller_config,
+        }
+    }
+}
+
+/// Metric ids of the credentials stats (labelled by `upstream`, and `reason` or `source`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CredentialMetrics {
+    pub refresh_ok: Option<usize>,
+    pub refresh_failed: Option<usize>,
+    pub expiration: Option<usize>,
+    pub source: Option<usize>,
+}
+
+impl CredentialMetrics {
+    pub fn define(config_envoy_ptr: ConfigEnvoyPtr) -> Self {
+        use Kind::{Counter, Gauge};
+        let define = |kind, name, labels: &[&str]| define(config_envoy_ptr, kind, name, labels);
+        Self {
+            refresh_ok: define(Counter, "credentials_refresh_ok", &["upstream"]),
+            refresh_failed: define(
+                Counter,
+                "credentials_refresh_failed",
+                &["upstream", "reason"],
+            ),
+            expiration: define(Gauge, "credentials_expiration_unix_seconds", &["upstream"]),
+            source: define(Gauge, "credentials_source", &["upstream", "source"]),
+        }
+    }
+
+    pub fn id(&self, stat: CredentialsStat) -> Option<usize> {
+        match stat {
+            CredentialsStat::RefreshOk => self.refresh_ok,
+            CredentialsStat::RefreshFailed => self.refresh_failed,
+            CredentialsStat::Expiration => self.expiration,
+            CredentialsStat::Source => self.source,
         }
     }
 }

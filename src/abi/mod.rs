@@ -8,6 +8,8 @@
 //!   validated config, secret subscriptions, metric ids, discovery).
 //! - `stream_handle`: what a stream is on the module side, and the stream hooks' panic boundary.
 //! - `envoy_host`: [`crate::host::Host`] over the raw callbacks for one stream.
+//! - `stream_scheduler`: a stream's Envoy scheduler, how background work resumes a stream.
+//! - `credentials_stats`: publishes the credential refreshers' stats (config scheduler).
 //! - `discovery`: function discovery's Envoy side (scheduler, callouts, config metrics).
 //! - `route_config`: what a per-route config is on the module side.
 //! - `metrics`: counter and gauge definition (config_new only).
@@ -21,9 +23,11 @@
 //!
 //! ```text
 //! hooks          -> stream_handle, config_handle, route_config, envoy_buffer, guard, log, ffi
-//! stream_handle  -> envoy_host, config_handle, guard, call_count, ffi
-//! envoy_host     -> config_handle, route_config, envoy_buffer, log, call_count, ffi
-//! config_handle  -> discovery, metrics, ffi
+//! stream_handle  -> envoy_host, stream_scheduler, config_handle, guard, call_count, ffi
+//! envoy_host     -> config_handle, route_config, stream_scheduler, envoy_buffer, log, call_count, ffi
+//! stream_scheduler -> ffi
+//! config_handle  -> credentials_stats, discovery, metrics, ffi
+//! credentials_stats -> metrics, log, ffi
 //! discovery      -> metrics, envoy_buffer, log, ffi
 //! metrics        -> log, ffi
 //! route_config   -> ffi
@@ -39,6 +43,7 @@
 
 mod call_count;
 mod config_handle;
+mod credentials_stats;
 mod discovery;
 mod envoy_buffer;
 mod envoy_host;
@@ -49,3 +54,4 @@ mod log;
 mod metrics;
 mod route_config;
 mod stream_handle;
+mod stream_scheduler;

@@ -2,7 +2,7 @@
 //! `filter_module_ptr`, and [`with_stream`], the panic boundary of the stream hooks that run
 //! filter code.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::sync::Arc;
 
 use super::call_count;
@@ -10,6 +10,7 @@ use super::config_handle::ConfigHandle;
 use super::envoy_host::EnvoyHost;
 use super::ffi::{FilterEnvoyPtr, FilterModulePtr};
 use super::guard::guard;
+use super::stream_scheduler::StreamScheduler;
 use crate::filter::{LambdaFilter, LocalReply};
 use crate::host::{Counter, Host};
 
@@ -17,7 +18,11 @@ use crate::host::{Counter, Host};
 /// instead of two `&mut` to the same filter.
 pub struct StreamHandle {
     config: Arc<ConfigHandle>,
+    // Dropped before `scheduler` (declaration order): the filter leaves any waiters' list
+    // first, so nothing can commit to the scheduler once it is deleted.
     filter: RefCell<LambdaFilter>,
+    /// Created on first use (a request waiting for credentials).
+    scheduler: OnceCell<Arc<StreamScheduler>>,
 }
 
 impl StreamHandle {
@@ -25,7 +30,12 @@ impl StreamHandle {
     pub fn new_module_ptr(config: Arc<ConfigHandle>) -> FilterModulePtr {
         call_count::note("streams_created");
         let filter = RefCell::new(LambdaFilter::new(Arc::clone(&config.shared)));
-        FilterModulePtr::from_raw(Box::into_raw(Box::new(StreamHandle { config, filter })).cast())
+        let handle = StreamHandle {
+            config,
+            filter,
+            scheduler: OnceCell::new(),
+        };
+        FilterModulePtr::from_raw(Box::into_raw(Box::new(handle)).cast())
     }
 
     /// Bound to the borrow of the pointer, that is to the hook that received it.
@@ -90,7 +100,8 @@ pub fn with_stream<T: Copy>(
                 return idle; // re-entered from inside one of our own callbacks
             };
             // SAFETY: `filter_envoy_ptr` is live during this hook.
-            let mut host = unsafe { EnvoyHost::new(filter_envoy_ptr, &stream.config) };
+            let mut host = unsafe { EnvoyHost::new(filter_envoy_ptr, &stream.config) }
+                .with_scheduler(&stream.scheduler);
             f(&mut filter, &mut host)
         },
     )

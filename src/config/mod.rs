@@ -8,6 +8,7 @@
 //! is answered per request, against the filter config of the listener that serves it
 //! (`unresolved` logs such routes once).
 
+mod credentials;
 mod discovery;
 mod duplicate_keys;
 mod error;
@@ -17,6 +18,9 @@ mod raw;
 pub(crate) mod unresolved;
 mod validated;
 
+pub use credentials::{
+    AssumeRole, CredentialSource, CredentialsFrom, DEFAULT_CREDENTIALS_WAIT, ProviderSpec,
+};
 pub use discovery::DiscoverySettings;
 pub use error::ConfigError;
 pub use glob::{Glob, NameFilter};

@@ -26,7 +26,16 @@ pub(super) struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAwsSpec {
     pub region: String,
-    pub secret_ref: String,
+    /// The seed's Envoy secret; without it, `credentials` names an AWS provider.
+    #[serde(default)]
+    pub secret_ref: Option<String>,
+    // Provider-backed credentials (`config::credentials` validates them).
+    #[serde(default)]
+    pub credentials: Option<serde_json::Value>,
+    #[serde(default)]
+    pub assume_role: Option<serde_json::Value>,
+    #[serde(default)]
+    pub credentials_wait: Option<serde_json::Value>,
     /// Where the Lambda API is reached (a local peer, a VPC endpoint); AWS by default.
     #[serde(default)]
     pub endpoint: Option<RawEndpoint>,

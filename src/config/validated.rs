@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::PathTemplate;
+use super::credentials::{CredentialsFrom, RawIdentity, parse_identity};
 use super::discovery::{DiscoverySettings, parse_discovery};
 use super::duplicate_keys::first_duplicate_key;
 use super::error::{ConfigError, err};
@@ -31,8 +32,8 @@ pub struct FilterConfig {
 pub struct Upstream {
     pub name: String,
     pub region: Region,
-    /// Which of [`FilterConfig::secrets`] it signs with.
-    pub secret: SecretIndex,
+    /// Which credentials it signs with: one of [`FilterConfig::secrets`], or a provider.
+    pub credentials: CredentialsFrom,
     pub endpoint: Endpoint,
     /// Invocation defaults; a route's overrides apply on top.
     pub options: InvokeOptions,
@@ -93,6 +94,11 @@ pub struct SecretIndex(usize);
 impl SecretIndex {
     pub fn get(self) -> usize {
         self.0
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(index: usize) -> Self {
+        Self(index)
     }
 }
 
@@ -174,6 +180,23 @@ impl FilterConfig {
         &self.secrets
     }
 
+    /// What makes two upstreams' credentials the same (for sharing a discovery): the secret's
+    /// name and source, or the provider, the role and the region.
+    pub fn credentials_key(&self, upstream: &Upstream) -> String {
+        match &upstream.credentials {
+            CredentialsFrom::Secret(index) => {
+                let s = self.secret(*index);
+                format!("secret {:?} {:?}", s.name, s.config_source)
+            }
+            CredentialsFrom::Provider(p) => format!(
+                "provider {:?} {:?} {}",
+                p.source,
+                p.assume_role,
+                upstream.region.as_str()
+            ),
+        }
+    }
+
     /// The secret an upstream of this config signs with.
     pub fn secret(&self, index: SecretIndex) -> &SecretRef {
         &self.secrets[index.0]
@@ -199,11 +222,14 @@ impl FilterConfig {
         }
         let region = Region::parse(&spec.region)
             .map_err(|e| err(format!("{at}spec.region"), e.to_string()))?;
-        if spec.secret_ref.trim().is_empty() {
-            return Err(err(format!("{at}spec.secret_ref"), "must not be empty"));
-        }
         let config_source = match spec.secret_source {
             None => None,
+            Some(_) if spec.secret_ref.is_none() => {
+                return Err(err(
+                    format!("{at}spec.secret_source"),
+                    "needs a secret_ref: it says where Envoy gets that secret",
+                ));
+            }
             Some(v @ serde_json::Value::Object(_)) => Some(v.to_string()),
             Some(_) => {
                 return Err(err(
@@ -212,10 +238,21 @@ impl FilterConfig {
                 ));
             }
         };
-        let secret = self.secret_index(SecretRef {
-            name: spec.secret_ref,
-            config_source,
-        });
+        let credentials = parse_identity(
+            RawIdentity {
+                secret_ref: spec.secret_ref.as_deref(),
+                credentials: spec.credentials.as_ref(),
+                assume_role: spec.assume_role.as_ref(),
+                credentials_wait: spec.credentials_wait.as_ref(),
+            },
+            &format!("{at}spec."),
+            |name| {
+                self.secret_index(SecretRef {
+                    name: name.to_owned(),
+                    config_source,
+                })
+            },
+        )?;
         let endpoint = validate_endpoint(spec.endpoint, &region, at)?;
         let options = invoke_overrides(
             spec.invocation_type,
@@ -252,7 +289,7 @@ impl FilterConfig {
         Ok(Upstream {
             name: raw.name,
             region,
-            secret,
+            credentials,
             endpoint,
             options,
             functions,
@@ -531,8 +568,11 @@ mod tests {
         let u = c.upstream("my-lambda-upstream").unwrap();
         assert_eq!(u.region.as_str(), "us-east-1");
         assert_eq!(u.endpoint.authority, "lambda.us-east-1.amazonaws.com");
-        assert_eq!(c.secret(u.secret).name, "my-aws-secrets");
-        assert_eq!(c.secret(u.secret).config_source, None);
+        let CredentialsFrom::Secret(secret) = u.credentials else {
+            panic!("{:?}", u.credentials)
+        };
+        assert_eq!(c.secret(secret).name, "my-aws-secrets");
+        assert_eq!(c.secret(secret).config_source, None);
         assert_eq!(
             u.functions["func1"].invoke_path,
             "/2015-03-31/functions/func1/invocations"
@@ -595,8 +635,16 @@ mod tests {
                 "spec.region",
             ),
             (
-                r#"{"name":"u","spec":{"region":"us-east-1"}}"#,
-                "spec.secret_ref",
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_source":{"path_config_source":{"path":"/s"}}}}"#,
+                "spec.secret_source",
+            ),
+            (
+                r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":"s","credentials":{"source":"env"}}}"#,
+                "spec.credentials",
+            ),
+            (
+                r#"{"upstreams":[{"name":"u","spec":{"region":"us-east-1","credentials":{"source":"nope"}}}]}"#,
+                "upstreams[0].spec.credentials.source",
             ),
             (
                 r#"{"name":"u","spec":{"region":"us-east-1","secret_ref":" "}}"#,

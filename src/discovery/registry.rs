@@ -31,7 +31,7 @@ use super::driver::{Outcome, Report, Step, UpstreamDiscovery};
 use super::lambda_api::ApiRequest;
 use super::table::FunctionTable;
 use crate::config::DiscoverySettings;
-use crate::config::{SecretRef, Upstream};
+use crate::config::Upstream;
 
 /// A woken poller that has not started its refresh after this long is woken again (the
 /// scheduler event was lost, e.g. its config was being destroyed).
@@ -42,9 +42,7 @@ pub const SYNC_EVENT: u64 = 1 << 63;
 
 /// Asks a config to run `event` on Envoy's main thread (Envoy: `config_scheduler_commit`).
 /// Called with the registry lock held, so never after the member has left.
-pub trait Wake: Send + Sync {
-    fn wake(&self, event: u64);
-}
+pub use crate::wake::Wake;
 
 /// What makes two upstreams the same discovery: the Lambda API they reach (scheme, host,
 /// region, Envoy cluster), with which credentials (secret name and source), what they list
@@ -55,7 +53,7 @@ pub struct DiscoveryKey(String);
 
 impl DiscoveryKey {
     /// `None` when the upstream does not discover.
-    pub fn new(upstream: &Upstream, secret: &SecretRef) -> Option<Self> {
+    pub fn new(upstream: &Upstream, credentials: &str) -> Option<Self> {
         let d = upstream.discovery.as_ref()?;
         fn globs(g: &[crate::config::Glob]) -> Vec<&str> {
             g.iter().map(|g| g.as_str()).collect()
@@ -68,8 +66,7 @@ impl DiscoveryKey {
                 &upstream.endpoint.authority,
                 upstream.region.as_str(),
                 &d.cluster,
-                &secret.name,
-                &secret.config_source,
+                credentials,
                 d.filter.include.as_deref().map(globs),
                 globs(&d.filter.exclude),
                 d.aliases,

@@ -20,7 +20,7 @@ use super::registry::{DiscoveryKey, Global, Joiner, MemberId, Polling, SYNC_EVEN
 use super::supervise::panic_message;
 use super::table::{FunctionTable, Snapshot, TableState};
 use crate::config::{FilterConfig, Upstream};
-use crate::credentials::CredentialCache;
+use crate::credentials::{Keys, Resolved};
 use crate::host::LogLevel;
 
 /// Counters discovery increments (labels in brackets).
@@ -112,7 +112,7 @@ impl ConfigDiscovery {
             let Some(settings) = &u.discovery else {
                 continue;
             };
-            let Some(key) = DiscoveryKey::new(u, config.secret(u.secret)) else {
+            let Some(key) = DiscoveryKey::new(u, &config.credentials_key(u)) else {
                 continue;
             };
             let event = slots.len() as u64;
@@ -185,7 +185,7 @@ impl ConfigDiscovery {
         &self,
         global: &Global,
         io: &mut impl DiscoveryIo,
-        credentials: &[CredentialCache],
+        keys: &Keys<'_>,
         event: u64,
     ) {
         let timer_panics = global.take_timer_panics();
@@ -207,7 +207,7 @@ impl ConfigDiscovery {
                         step: Step::Send(request),
                         report: None,
                     };
-                    this.drive(global, io, credentials, index, outcome);
+                    this.drive(global, io, keys, index, outcome);
                 }
             }
             this.sync_gauges(global, io, index);
@@ -219,7 +219,7 @@ impl ConfigDiscovery {
         &self,
         global: &Global,
         io: &mut impl DiscoveryIo,
-        credentials: &[CredentialCache],
+        keys: &Keys<'_>,
         callout: u64,
         reply: CalloutReply<'_>,
     ) {
@@ -247,7 +247,7 @@ impl ConfigDiscovery {
             return;
         };
         self.guarded(global, io, index, member, |this, io| {
-            this.drive(global, io, credentials, index, outcome);
+            this.drive(global, io, keys, index, outcome);
         });
     }
 
@@ -300,7 +300,7 @@ impl ConfigDiscovery {
         &self,
         global: &Global,
         io: &mut impl DiscoveryIo,
-        credentials: &[CredentialCache],
+        keys: &Keys<'_>,
         index: usize,
         mut outcome: Outcome,
     ) {
@@ -320,7 +320,7 @@ impl ConfigDiscovery {
             let Some(seq) = global.with(|r| r.begin_send(member)) else {
                 return; // the refresh was dropped meanwhile
             };
-            let sent = send(io, credentials, &upstream, &request);
+            let sent = send(io, keys, &upstream, &request);
             match global.with(|r| r.sent(member, seq, sent, Instant::now(), SystemTime::now())) {
                 Some(next) => outcome = next,
                 None => return,
@@ -398,10 +398,10 @@ impl ConfigDiscovery {
     }
 }
 
-/// Signs `request` with the upstream's credentials as the config holds them now and sends it.
+/// Signs `request` with the upstream's current credentials (secret or provider) and sends it.
 fn send(
     io: &mut impl DiscoveryIo,
-    credentials: &[CredentialCache],
+    keys: &Keys<'_>,
     upstream: &Upstream,
     request: &ApiRequest,
 ) -> Result<u64, String> {
@@ -410,12 +410,13 @@ fn send(
         .as_ref()
         .map(|d| d.cluster.clone())
         .unwrap_or_default();
-    let cache = credentials
-        .get(upstream.secret.get())
-        .ok_or("no credential cache for the upstream's secret")?;
-    let creds = cache
-        .get(io.secret(upstream.secret.get()))
-        .map_err(|e| format!("credentials: {e}"))?;
+    let creds = match keys.resolve(upstream, |i| Some(io.secret(i)), SystemTime::now()) {
+        Resolved::Ready(c) => c,
+        Resolved::Pending(_) => {
+            return Err("credentials: the first ones are still being fetched".into());
+        }
+        Resolved::Unavailable(why) => return Err(format!("credentials: {why}")),
+    };
     let headers =
         signed_headers(request, upstream, &creds, SystemTime::now()).map_err(|e| e.to_string())?;
     io.callout(&cluster, &headers)

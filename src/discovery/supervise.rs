@@ -39,14 +39,7 @@ pub fn supervise(
     }
 }
 
-/// The text of a panic payload (`panic!("…")` gives a `&str` or a `String`).
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
+pub use crate::panic_message::panic_message;
 
 #[cfg(test)]
 mod tests {

@@ -12,4 +12,4 @@ mod upstream_failure;
 
 pub use reply::LocalReply;
 pub use shared::SharedConfig;
-pub use stream::{BodyStatus, HeadersStatus, LambdaFilter, TrailersStatus};
+pub use stream::{BodyStatus, HeadersStatus, LambdaFilter, STREAM_CUT_EVENT, TrailersStatus};

@@ -1,4 +1,4 @@
-//! What all streams of one filter config share: the validated config, credential caches and
+//! What all streams of one filter config share: the validated config, their credentials and
 //! the discovered-function tables.
 
 use std::collections::HashMap;
@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use super::log_pace::{AWS_ERROR_LOG_PERIOD, PacedLogs};
 use crate::config::FilterConfig;
-use crate::credentials::CredentialCache;
+use crate::credentials::ConfigCredentials;
 use crate::discovery::FunctionTable;
 use crate::lambda::api_error::API_ERROR_CODES;
 
 #[derive(Debug)]
 pub struct SharedConfig {
     pub config: FilterConfig,
-    /// One cache per entry of `config.secrets()`, same index.
-    pub credentials: Vec<CredentialCache>,
+    /// What each upstream signs with: secret caches, provider identities.
+    pub credentials: ConfigCredentials,
     /// Upstream name → its discovered functions, for upstreams with discovery enabled.
     /// Filled by the main thread's discovery; read lock-free by the workers.
     pub discovered: HashMap<String, Arc<FunctionTable>>,
@@ -30,11 +30,7 @@ pub const CREDENTIALS_UNAVAILABLE: &str = "credentials_unavailable";
 
 impl SharedConfig {
     pub fn new(config: FilterConfig) -> Self {
-        let credentials = config
-            .secrets()
-            .iter()
-            .map(|_| CredentialCache::default())
-            .collect();
+        let credentials = ConfigCredentials::new(&config);
         let discovered = config
             .upstreams()
             .filter(|u| u.discovery.is_some())

@@ -9,12 +9,14 @@
 //! Everything runs on the worker thread; nothing blocks.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::observe::Observation;
 use super::reply::LocalReply;
 use super::shared::SharedConfig;
 use super::upstream_failure::UpstreamFailure;
 use crate::config::{Function, Upstream};
+use crate::credentials::{Identity, WaitTicket};
 use crate::host::{Counter, Host};
 use crate::lambda::events::HttpRequest;
 use crate::lambda::{InvokeOptions, RequestFormat};
@@ -65,6 +67,34 @@ struct Pending {
     kept_length: Option<u64>,
 }
 
+/// The scheduler event that resumes a stream waiting for credentials.
+pub const CREDENTIALS_EVENT: u64 = 1;
+/// The scheduler event that cuts a streamed response once what was passed on is encoded.
+pub const STREAM_CUT_EVENT: u64 = 0;
+
+/// A request ready to be signed, paused until its upstream's first credentials arrive (or
+/// its deadline passes). Dropping it leaves the waiters' list.
+struct Awaiting {
+    upstream: Arc<Upstream>,
+    function: Arc<Function>,
+    options: InvokeOptions,
+    payload_hex: String,
+    payload_len: u64,
+    /// The client's content-length, left in place (raw bodies).
+    kept_length: Option<u64>,
+    identity: Arc<Identity>,
+    since: SystemTime,
+    deadline: SystemTime,
+    ticket: Option<WaitTicket>,
+}
+
+/// How the end of a request went: sent on, or paused for credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finished {
+    Sent,
+    Waiting,
+}
+
 /// How the response must be rewritten once its body is complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rewrite {
@@ -81,6 +111,8 @@ enum State {
     PassThrough,
     /// Waiting for the end of the request body.
     Collecting(Box<Pending>),
+    /// The request is complete and waits for its upstream's first credentials.
+    AwaitingCredentials(Box<Awaiting>),
     /// Sent to Lambda; the response is checked when it comes.
     Invoked(InvokeOptions),
     /// Buffering the response body to rewrite it at its end.
@@ -154,3 +186,5 @@ fn parse_u64(v: &[u8]) -> Option<u64> {
 mod streaming_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;

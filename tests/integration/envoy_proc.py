@@ -7,7 +7,9 @@ sharing (or leaking) a base id's shared-memory region.
 
 Only loopback is used. The environment given to Envoy drops every ``AWS_*``
 variable of the parent and sets ``AWS_EC2_METADATA_DISABLED=true`` so no
-credential chain ever tries the instance-metadata address.
+credential chain ever tries the instance-metadata address; ``AWS_CONFIG_FILE`` and
+``AWS_SHARED_CREDENTIALS_FILE`` point at paths that do not exist (no ``~/.aws`` of the
+developer), unless the test's ``env`` sets them.
 """
 
 from __future__ import annotations
@@ -48,9 +50,17 @@ def find_envoy() -> str:
     return path
 
 
+# Where Envoy's credential chain looks for the shared files unless a test gives its own:
+# nowhere, so a developer's ~/.aws never leaks into a test.
+NO_AWS_CONFIG_FILE = "/nonexistent/envoy-lambda-tests/aws-config"
+NO_AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/envoy-lambda-tests/aws-credentials"
+
+
 def envoy_env(extra: Optional[dict] = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["AWS_CONFIG_FILE"] = NO_AWS_CONFIG_FILE
+    env["AWS_SHARED_CREDENTIALS_FILE"] = NO_AWS_SHARED_CREDENTIALS_FILE
     env.setdefault("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", str(MODULE_DIR))
     if extra:
         env.update(extra)

@@ -411,7 +411,7 @@ fn the_key_covers_the_identity_and_not_the_interval() {
         );
         let c = FilterConfig::from_json(doc.as_bytes()).unwrap();
         let u = c.upstream("acct").unwrap();
-        DiscoveryKey::new(u, c.secret(u.secret)).unwrap()
+        DiscoveryKey::new(u, &c.credentials_key(u)).unwrap()
     };
     let base = key(
         r#"{"enabled":true,"cluster":"c","refresh_interval":"5s"}"#,

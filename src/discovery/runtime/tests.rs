@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::*;
+use crate::credentials::ConfigCredentials;
 use crate::discovery::registry::Jitter;
 use crate::discovery::registry::tests::FakeScheduler;
 use crate::discovery::table::Lookup;
@@ -74,7 +75,7 @@ const LISTING: &[u8] =
 struct Config {
     doc: FilterConfig,
     tables: HashMap<String, Arc<FunctionTable>>,
-    credentials: Vec<CredentialCache>,
+    credentials: ConfigCredentials,
     scheduler: Arc<FakeScheduler>,
     io: FakeIo,
     discovery: Option<ConfigDiscovery>,
@@ -90,11 +91,7 @@ impl Config {
         .unwrap();
         let mut c = Self {
             tables: HashMap::new(),
-            credentials: doc
-                .secrets()
-                .iter()
-                .map(|_| CredentialCache::default())
-                .collect(),
+            credentials: ConfigCredentials::new(&doc),
             doc,
             scheduler: Arc::new(FakeScheduler::default()),
             io: FakeIo::default(),
@@ -124,7 +121,11 @@ impl Config {
         let events = self.scheduler.take();
         for &event in &events {
             let d = self.discovery.as_ref().unwrap();
-            d.on_event(global, &mut self.io, &self.credentials, event);
+            let keys = Keys {
+                config: &self.doc,
+                credentials: &self.credentials,
+            };
+            d.on_event(global, &mut self.io, &keys, event);
         }
         events.len()
     }
@@ -133,10 +134,14 @@ impl Config {
     fn answer(&mut self, global: &Global, body: &[u8]) {
         let id = self.io.next_id;
         let d = self.discovery.as_ref().unwrap();
+        let keys = Keys {
+            config: &self.doc,
+            credentials: &self.credentials,
+        };
         d.on_callout_done(
             global,
             &mut self.io,
-            &self.credentials,
+            &keys,
             id,
             CalloutReply::Http { status: 200, body },
         );
@@ -313,8 +318,12 @@ fn the_timer_thread_survives_a_panic_and_the_main_thread_counts_it() {
         ["envoy-lambda: panic in discovery timer: timer bug; restarting it in 1s"]
     );
     // The next main-thread step counts the timer's panic as a stat.
-    let credentials = vec![CredentialCache::default()];
-    d.on_event(global, &mut io, &credentials, SYNC_EVENT);
+    let credentials = ConfigCredentials::new(&doc);
+    let keys = Keys {
+        config: &doc,
+        credentials: &credentials,
+    };
+    d.on_event(global, &mut io, &keys, SYNC_EVENT);
     assert_eq!(io.counted(DiscoveryCounter::TimerPanics), 1);
     assert_eq!(global.take_timer_panics(), 0);
     d.leave(global);

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::{Awaiting, CREDENTIALS_EVENT, Finished, STREAM_CUT_EVENT};
 use super::{BUFFER_HEADROOM, LambdaFilter, Pending, State, ensure_buffer_limit, parse_u64};
 use super::{BodyStatus, HeadersStatus, TrailersStatus};
 use crate::config::unresolved::{LogOnce, MAX_LOGGED};
-use crate::config::{Function, FunctionRef, Upstream};
+use crate::config::{CredentialsFrom, Function, FunctionRef, Upstream};
+use crate::credentials::{AwsCredentials, Lookup as CredentialsLookup, Resolved};
 use crate::discovery::Lookup;
 use crate::filter::client_headers::must_not_reach_aws;
 use crate::filter::reply::LocalReply;
@@ -86,7 +88,8 @@ impl LambdaFilter {
         self.state = State::Collecting(pending);
         if end_of_stream {
             return match self.finish(host) {
-                Ok(()) => HeadersStatus::Continue,
+                Ok(Finished::Sent) => HeadersStatus::Continue,
+                Ok(Finished::Waiting) => HeadersStatus::StopIteration,
                 Err(reply) => self.reject_headers(host, reply),
             };
         }
@@ -205,7 +208,9 @@ impl LambdaFilter {
             return BodyStatus::StopIterationAndBuffer;
         }
         match self.finish(host) {
-            Ok(()) => BodyStatus::Continue,
+            Ok(Finished::Sent) => BodyStatus::Continue,
+            // Envoy keeps the body buffered until `continue_decoding`.
+            Ok(Finished::Waiting) => BodyStatus::StopIterationAndBuffer,
             Err(reply) => {
                 self.reject(host, reply);
                 BodyStatus::StopIterationNoBuffer
@@ -219,7 +224,8 @@ impl LambdaFilter {
             return TrailersStatus::Continue;
         }
         match self.finish(host) {
-            Ok(()) => TrailersStatus::Continue,
+            Ok(Finished::Sent) => TrailersStatus::Continue,
+            Ok(Finished::Waiting) => TrailersStatus::StopIteration,
             Err(reply) => {
                 self.reject(host, reply);
                 TrailersStatus::StopIteration
@@ -227,9 +233,9 @@ impl LambdaFilter {
         }
     }
 
-    fn finish(&mut self, host: &mut dyn Host) -> Result<(), LocalReply> {
+    fn finish(&mut self, host: &mut dyn Host) -> Result<Finished, LocalReply> {
         let State::Collecting(pending) = std::mem::replace(&mut self.state, State::Done) else {
-            return Ok(());
+            return Ok(Finished::Sent);
         };
         let Pending {
             upstream,
@@ -256,13 +262,173 @@ impl LambdaFilter {
         };
         self.invoke(
             host,
-            &upstream,
-            &function,
-            &options,
-            &payload_hex,
-            payload_len,
-            kept_length,
+            upstream,
+            function,
+            options,
+            (payload_hex, payload_len, kept_length),
         )
+    }
+
+    /// Signs and sends with the upstream's credentials, or pauses the stream until its
+    /// provider delivers the first ones.
+    fn invoke(
+        &mut self,
+        host: &mut dyn Host,
+        upstream: Arc<Upstream>,
+        function: Arc<Function>,
+        options: InvokeOptions,
+        (payload_hex, payload_len, kept_length): (String, u64, Option<u64>),
+    ) -> Result<Finished, LocalReply> {
+        let shared = Arc::clone(&self.shared);
+        let now = host.now();
+        let resolved =
+            shared
+                .credentials
+                .resolve(&shared.config, &upstream, |i| host.secret(i), now);
+        match resolved {
+            Resolved::Ready(creds) => {
+                let payload = (payload_hex.as_str(), payload_len, kept_length);
+                self.send_signed(host, &upstream, &function, &options, payload, &creds)?;
+                Ok(Finished::Sent)
+            }
+            Resolved::Unavailable(message) => {
+                Err(self.credentials_unavailable(host, &upstream, message))
+            }
+            Resolved::Pending(identity) => {
+                let wait = match &upstream.credentials {
+                    CredentialsFrom::Provider(p) => p.wait,
+                    CredentialsFrom::Secret(_) => std::time::Duration::ZERO,
+                };
+                let awaiting = Box::new(Awaiting {
+                    upstream,
+                    function,
+                    options,
+                    payload_hex,
+                    payload_len,
+                    kept_length,
+                    identity,
+                    since: now,
+                    deadline: now + wait,
+                    ticket: None,
+                });
+                self.wait_for_credentials(host, awaiting)
+            }
+        }
+    }
+
+    /// Registers the stream with its identity's waiters (woken through the stream's
+    /// scheduler), or signs at once if the credentials arrived meanwhile.
+    fn wait_for_credentials(
+        &mut self,
+        host: &mut dyn Host,
+        mut awaiting: Box<Awaiting>,
+    ) -> Result<Finished, LocalReply> {
+        let now = host.now();
+        if now < awaiting.deadline {
+            if let Some(waker) = host.waker() {
+                let ticket =
+                    awaiting
+                        .identity
+                        .current
+                        .wait(waker, CREDENTIALS_EVENT, awaiting.deadline);
+                if ticket.is_some() {
+                    awaiting.ticket = ticket;
+                    self.state = State::AwaitingCredentials(awaiting);
+                    return Ok(Finished::Waiting);
+                }
+            }
+        }
+        // Arrived meanwhile, or no (more) waiting: look once more, without waiting.
+        self.resume_awaiting(host, awaiting, false)
+    }
+
+    /// Looks again: signs with the credentials now there, waits on (if `may_wait` and the
+    /// deadline has not passed), or answers 503.
+    fn resume_awaiting(
+        &mut self,
+        host: &mut dyn Host,
+        mut awaiting: Box<Awaiting>,
+        may_wait: bool,
+    ) -> Result<Finished, LocalReply> {
+        awaiting.ticket = None;
+        let now = host.now();
+        match awaiting.identity.current.lookup(now) {
+            CredentialsLookup::Ready(creds) => {
+                let waited = now.duration_since(awaiting.since).unwrap_or_default();
+                if !waited.is_zero() {
+                    host.log(
+                        LogLevel::Info,
+                        &format!(
+                            "envoy-lambda: a request to upstream '{}' waited {} ms for the first                              credentials",
+                            awaiting.upstream.name,
+                            waited.as_millis()
+                        ),
+                    );
+                }
+                let a = &*awaiting;
+                let payload = (a.payload_hex.as_str(), a.payload_len, a.kept_length);
+                self.send_signed(host, &a.upstream, &a.function, &a.options, payload, &creds)?;
+                Ok(Finished::Sent)
+            }
+            CredentialsLookup::Pending if may_wait && now < awaiting.deadline => {
+                self.wait_for_credentials(host, awaiting)
+            }
+            CredentialsLookup::Pending | CredentialsLookup::Expired => {
+                let message = format!(
+                    "no usable AWS credentials for upstream '{}' (source: {})",
+                    awaiting.upstream.name,
+                    awaiting.identity.source_name()
+                );
+                Err(self.credentials_unavailable(host, &awaiting.upstream, message))
+            }
+        }
+    }
+
+    /// A scheduler event of this stream (its worker): the credentials it waits for arrived,
+    /// or its deadline passed.
+    pub fn on_scheduled(&mut self, host: &mut dyn Host, event: u64) {
+        if event == STREAM_CUT_EVENT {
+            return self.on_stream_cut(host);
+        }
+        if event != CREDENTIALS_EVENT || !matches!(self.state, State::AwaitingCredentials(_)) {
+            return;
+        }
+        let State::AwaitingCredentials(awaiting) = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return;
+        };
+        match self.resume_awaiting(host, awaiting, true) {
+            Ok(Finished::Sent) => host.continue_decoding(),
+            Ok(Finished::Waiting) => {} // woken early; registered again
+            Err(reply) => self.reject(host, reply),
+        }
+    }
+
+    /// The 503 for an upstream without usable credentials; its warning is paced.
+    fn credentials_unavailable(
+        &self,
+        host: &dyn Host,
+        upstream: &Upstream,
+        message: String,
+    ) -> LocalReply {
+        // Every request fails the same way until credentials arrive: one line per upstream
+        // and period, not one per request.
+        if let Some(held_back) =
+            self.shared
+                .credentials_log
+                .check(&upstream.name, CREDENTIALS_UNAVAILABLE, host.now())
+        {
+            let more = if held_back > 0 {
+                format!(" ({held_back} more since the last such line)")
+            } else {
+                String::new()
+            };
+            host.log(LogLevel::Warn, &format!("envoy-lambda: {message}{more}"));
+        }
+        let request_id = host
+            .header(Direction::Request, "x-request-id")
+            .and_then(|v| std::str::from_utf8(v).ok());
+        LocalReply::new(503, CREDENTIALS_UNAVAILABLE, message).with_request_id(request_id)
     }
 
     /// The event JSON, written straight from Envoy's body chunks.
@@ -289,46 +455,15 @@ impl LambdaFilter {
 
     /// Rewrites the request into a signed Invoke call. `kept_length`: the client's
     /// content-length, left in place.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call site, the parts of one request"
-    )]
-    fn invoke(
+    fn send_signed(
         &mut self,
         host: &mut dyn Host,
         upstream: &Arc<Upstream>,
         function: &Function,
         options: &InvokeOptions,
-        payload_hex: &str,
-        payload_len: u64,
-        kept_length: Option<u64>,
+        (payload_hex, payload_len, kept_length): (&str, u64, Option<u64>),
+        creds: &Arc<AwsCredentials>,
     ) -> Result<(), LocalReply> {
-        let secret = self.shared.config.secret(upstream.secret);
-        let creds = host
-            .secret(upstream.secret.get())
-            .ok_or(crate::credentials::CredentialsError::Unavailable)
-            .and_then(|bytes| self.shared.credentials[upstream.secret.get()].get(bytes))
-            .map_err(|e| {
-                let message = format!(
-                    "no usable AWS credentials for upstream '{}' (secret '{}'): {e}",
-                    upstream.name, secret.name
-                );
-                // Every request fails the same way until the secret arrives: one line per
-                // upstream and period, not one per request.
-                if let Some(held_back) = self.shared.credentials_log.check(
-                    &upstream.name,
-                    CREDENTIALS_UNAVAILABLE,
-                    host.now(),
-                ) {
-                    let more = if held_back > 0 {
-                        format!(" ({held_back} more since the last such line)")
-                    } else {
-                        String::new()
-                    };
-                    host.log(LogLevel::Warn, &format!("{message}{more}"));
-                }
-                LocalReply::new(503, CREDENTIALS_UNAVAILABLE, message)
-            })?;
         // `host` and the Invoke options, as signed headers (a stack array: no allocation per
         // request).
         let mut signed_buf = [("", ""); 4];
@@ -369,7 +504,7 @@ impl LambdaFilter {
             time: host.now(),
             normalize_path: true,
         };
-        let signed = sign(&to_sign, &creds)
+        let signed = sign(&to_sign, creds)
             .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
         host.set_header(Direction::Request, ":method", "POST");
         host.set_header(Direction::Request, ":path", path);

@@ -352,7 +352,7 @@ impl LambdaFilter {
 
     /// The event asked for by [`Host::schedule`]: the bytes before a fault were encoded, now
     /// the stream is cut.
-    pub fn on_scheduled(&mut self, host: &mut dyn Host) {
+    pub(super) fn on_stream_cut(&mut self, host: &mut dyn Host) {
         let State::CutPending(held) = std::mem::replace(&mut self.state, State::Done) else {
             return;
         };

@@ -145,7 +145,7 @@ fn a_mid_stream_error_passes_what_came_before_then_cuts() {
         chunk(&mut f, &mut h, &[&payload_chunk(b"x")], true),
         (BodyStatus::StopIterationNoBuffer, vec![])
     );
-    f.on_scheduled(&mut h);
+    f.on_scheduled(&mut h, STREAM_CUT_EVENT);
     assert_eq!(h.resets, 1);
     assert_eq!(h.count(Counter::StreamFunctionErrors), 1);
     assert_eq!(metadata(&h, "stream_error"), Some("function_error"));
@@ -166,10 +166,10 @@ fn a_fault_in_the_last_chunk_is_sent_from_the_scheduled_event() {
         chunk(&mut f, &mut h, &[&s], true),
         (BodyStatus::StopIterationNoBuffer, vec![])
     );
-    f.on_scheduled(&mut h);
+    f.on_scheduled(&mut h, STREAM_CUT_EVENT);
     assert_eq!(h.sent_data, b"good ");
     assert_eq!(h.resets, 0);
-    f.on_scheduled(&mut h);
+    f.on_scheduled(&mut h, STREAM_CUT_EVENT);
     assert_eq!(h.resets, 1);
     assert_eq!(h.count(Counter::StreamFramingErrors), 1);
     assert_eq!(metadata(&h, "stream_error_code"), Some("message_crc"));
@@ -183,8 +183,8 @@ fn a_stream_that_ends_inside_a_message_or_without_completion_is_cut() {
         let mut s = payload_chunk(b"a");
         s.extend(&tail);
         chunk(&mut f, &mut h, &[&s], true);
-        f.on_scheduled(&mut h);
-        f.on_scheduled(&mut h);
+        f.on_scheduled(&mut h, STREAM_CUT_EVENT);
+        f.on_scheduled(&mut h, STREAM_CUT_EVENT);
         assert_eq!(h.sent_data, b"a");
         assert_eq!(h.resets, 1);
         let code = if tail.is_empty() {
@@ -208,7 +208,7 @@ fn exception_events_are_function_errors() {
         b"{}",
     );
     chunk(&mut f, &mut h, &[&e], false);
-    f.on_scheduled(&mut h);
+    f.on_scheduled(&mut h, STREAM_CUT_EVENT);
     assert_eq!(h.resets, 1);
     assert_eq!(metadata(&h, "stream_error_code"), Some("ServiceException"));
 }

@@ -1,0 +1,251 @@
+//! One refresher per distinct identity in the process, all on one background thread.
+//!
+//! An identity is what the providers are asked for: the source, the role on top and the
+//! region (the STS endpoint). Every upstream of every filter config with the same identity
+//! shares its [`Identity`] (and so its credentials and its refresher), as discovery shares a
+//! listing; a config update starts with the credentials the old config had. When the last
+//! holder drops its `Arc<Identity>`, the refresher stops; when no identity is left, the
+//! background thread ends and is joined (Envoy may unload the module once its last config is
+//! gone, and no thread may run its code then).
+//!
+//! The thread runs a tokio current-thread runtime; each refresher is one task, supervised: a
+//! panic is logged and the refresher restarts after a back-off, with the cached credentials.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
+use super::current::CurrentCredentials;
+use super::refresher::{Clock, Fetch, LogFn, Refresher, Stop, SystemClock};
+use super::schedule::random_seed;
+use super::sdk_provider::{SdkFetcher, http_client};
+use crate::config::ProviderSpec;
+use crate::host::LogLevel;
+
+/// An identity's credentials, held by every upstream that signs with them.
+pub struct Identity {
+    pub current: Arc<CurrentCredentials>,
+    /// `source: chain` or `source: env, role arn:…`, for replies and logs.
+    pub describe: String,
+    key: String,
+    stop: Arc<Stop>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("describe", &self.describe)
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+impl Identity {
+    /// The source as users wrote it (`chain`, `env` …), for the 503 reply.
+    pub fn source_name(&self) -> &str {
+        self.describe
+            .strip_prefix("source: ")
+            .and_then(|s| s.split(',').next())
+            .unwrap_or(&self.describe)
+    }
+}
+
+struct Background {
+    handle: tokio::runtime::Handle,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Registry {
+    identities: HashMap<String, Weak<Identity>>,
+    background: Option<Background>,
+    http: Option<SharedHttpClient>,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+fn lock() -> MutexGuard<'static, Option<Registry>> {
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The identity for `spec` in `region`: the running one if any holder has it, else a new one
+/// whose refresher starts fetching at once. `None` if the background thread cannot start.
+pub fn identity(spec: &ProviderSpec, region: &str, log: LogFn) -> Option<Arc<Identity>> {
+    let key = format!("{:?}", (&spec.source, &spec.assume_role, region));
+    let mut guard = lock();
+    let registry = guard.get_or_insert_with(Registry::default);
+    if let Some(existing) = registry.identities.get(&key).and_then(Weak::upgrade) {
+        return Some(existing);
+    }
+    if registry.background.is_none() {
+        registry.background = Some(start_background(&log)?);
+    }
+    let handle = registry.background.as_ref()?.handle.clone();
+    let http = registry.http.get_or_insert_with(http_client).clone();
+    let describe = match &spec.assume_role {
+        None => format!("source: {}", spec.source.name()),
+        Some(r) => format!("source: {}, role {}", spec.source.name(), r.role_arn),
+    };
+    let identity = Arc::new(Identity {
+        current: Arc::new(CurrentCredentials::default()),
+        describe: describe.clone(),
+        key: key.clone(),
+        stop: Arc::new(Stop::default()),
+    });
+    let fetcher: Arc<dyn Fn() -> Box<dyn Fetch> + Send + Sync> = {
+        let (spec, region) = (spec.clone(), region.to_owned());
+        Arc::new(move || Box::new(SdkFetcher::new(spec.clone(), &region, http.clone())))
+    };
+    spawn_supervised(
+        &handle,
+        Arc::clone(&identity.current),
+        Arc::clone(&identity.stop),
+        fetcher,
+        log,
+        describe,
+    );
+    registry.identities.insert(key, Arc::downgrade(&identity));
+    Some(identity)
+}
+
+impl Drop for Identity {
+    fn drop(&mut self) {
+        self.stop.stop();
+        let ended = {
+            let mut guard = lock();
+            let Some(registry) = guard.as_mut() else {
+                return;
+            };
+            if registry
+                .identities
+                .get(&self.key)
+                .is_some_and(|w| w.strong_count() == 0)
+            {
+                registry.identities.remove(&self.key);
+            }
+            registry.identities.retain(|_, w| w.strong_count() > 0);
+            if registry.identities.is_empty() {
+                registry.background.take()
+            } else {
+                None
+            }
+        };
+        // Outside the lock: the thread may be about to take it.
+        if let Some(bg) = ended {
+            let _ = bg.shutdown.send(());
+            if bg.thread.thread().id() != std::thread::current().id() {
+                let _ = bg.thread.join();
+            }
+        }
+    }
+}
+
+fn start_background(log: &LogFn) -> Option<Background> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (shutdown, wait) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("envoy-lambda-creds".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = tx.send(Ok(rt.handle().clone()));
+            rt.block_on(async move {
+                let _ = wait.await;
+            });
+        });
+    let thread = match thread {
+        Ok(t) => t,
+        Err(e) => {
+            log(
+                LogLevel::Error,
+                &format!("envoy-lambda: cannot start the credentials thread: {e}"),
+            );
+            return None;
+        }
+    };
+    match rx.recv() {
+        Ok(Ok(handle)) => Some(Background {
+            handle,
+            shutdown,
+            thread,
+        }),
+        Ok(Err(e)) => {
+            log(
+                LogLevel::Error,
+                &format!("envoy-lambda: cannot start the credentials runtime: {e}"),
+            );
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Runs a refresher until stopped; a panic is logged and the refresher restarts (1 s, doubling
+/// to a minute), keeping the credentials fetched so far.
+fn spawn_supervised(
+    handle: &tokio::runtime::Handle,
+    current: Arc<CurrentCredentials>,
+    stop: Arc<Stop>,
+    fetcher: Arc<dyn Fn() -> Box<dyn Fetch> + Send + Sync>,
+    log: LogFn,
+    describe: String,
+) {
+    let runtime = handle.clone();
+    handle.spawn(async move {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            let refresher = Refresher {
+                current: Arc::clone(&current),
+                fetcher: fetcher(),
+                clock: Arc::new(SystemClock) as Arc<dyn Clock>,
+                seed: Box::new(random_seed),
+                log: Arc::clone(&log),
+                describe: describe.clone(),
+                stop: Arc::clone(&stop),
+            };
+            match runtime.spawn(refresher.run()).await {
+                Ok(()) => return,
+                Err(e) if e.is_panic() => {
+                    let payload = e.into_panic();
+                    log(
+                        LogLevel::Error,
+                        &format!(
+                            "envoy-lambda: panic in the credentials refresher for {describe}: \
+                             {}; restarting it in {delay:?}",
+                            crate::panic_message::panic_message(payload.as_ref())
+                        ),
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(60));
+                }
+                Err(_) => return, // cancelled: the runtime is shutting down
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+impl Identity {
+    /// An identity outside the registry, with no refresher: tests store credentials by hand.
+    pub(crate) fn for_test(describe: &str) -> Arc<Identity> {
+        Arc::new(Identity {
+            current: Arc::new(CurrentCredentials::default()),
+            describe: describe.to_owned(),
+            key: format!("test:{describe}"),
+            stop: Arc::new(Stop::default()),
+        })
+    }
+}
