@@ -10,6 +10,7 @@ credentials to our peers, the rest is off (cred_fixtures.cred_env, envoy_proc.en
 
 from __future__ import annotations
 
+import calendar
 import http.client
 import json
 import math
@@ -131,6 +132,11 @@ def test_assume_role_on_top_of_a_static_key(start_envoy, cred_moto, tap):
         (ar.issued_key_id, True, 200)}
     assert stat(e, STAT_REFRESH_OK.format(u="moto")) >= 1
     assert stat(e, STAT_REFRESH_FAILED.format(u="moto")) == 0
+    assert stat_labels(e, STAT_SOURCE.format(u="moto")).get("source.assume_role") == 1
+    # the gauge is the Expiration STS answered (duration 900 s)
+    exp = stat(e, STAT_EXPIRATION.format(u="moto"))
+    sts_exp = calendar.timegm(time.strptime(ar.issued_expiration[:19], "%Y-%m-%dT%H:%M:%S"))
+    assert exp == sts_exp and abs(exp - (ar.time + 900)) < 5, (exp, ar.issued_expiration)
 
 
 def test_assume_role_external_id_and_a_refused_role(start_envoy, cred_moto, tap):
@@ -301,6 +307,13 @@ def test_refresh_failure_serves_cached_keys_until_expiry_then_503_then_heals(
     assert_signed_with_valid_keys(invocations_of(tap, "echo"), container)
     assert invocations_of(tap, "echo")[-1].key_id != key.access_key_id
     assert stat(e, STAT_REFRESH_FAILED.format(u="ecs")) >= 2
+    reasons = {k: v for k, v in stat_labels(e, STAT_REFRESH_FAILED.format(u="ecs")).items() if v}
+    assert reasons and all(k.startswith("reason.") for k in reasons), reasons
+    # one warning for the whole failure streak, one line when it heals
+    log = e.log_text().splitlines()
+    warned = [ln for ln in log if "[warning]" in ln and "source: container failed" in ln]
+    assert len(warned) == 1, warned
+    assert any("source: container refreshed again" in ln for ln in log)
     assert_no_secret([e.log_text()] + [a.body.decode() for a in answers],
                      container.secrets_issued())
 
