@@ -318,6 +318,35 @@ def test_refresh_failure_serves_cached_keys_until_expiry_then_503_then_heals(
                      container.secrets_issued())
 
 
+def test_pod_identity_token_file_is_reread_at_each_fetch(start_envoy, cred_moto, tap, container,
+                                                        tmp_path):
+    """EKS Pod Identity: ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE``; the kubelet rotates the
+    file and the agent accepts only the new token: the next refresh sends it."""
+    container.set_lifetime(8)
+    container.set_token("pod-token-1")
+    tf = write_token_file(tmp_path / "eks-pod-identity-token", "pod-token-1")
+    up = cred_upstream("eks", tap.port, credentials={"source": "container"})
+    e = start_envoy(cred_config(tap.port, [up]),
+                    env=cred_env(tap, container=container, container_token_file=tf))
+    assert post(e, "/echo").status == 200
+    first = len(container.issued)
+    write_token_file(tf, "pod-token-2")
+    container.set_token("pod-token-2")
+    statuses = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(container.issued) <= first:
+        statuses.append(post(e, "/echo").status)
+        time.sleep(0.3)
+    assert len(container.issued) > first, "no fetch with the rotated token"
+    # at most one fetch may fall between the file's rename and the agent's switch
+    assert container.count("forbidden") <= 1, "the old token kept being sent after rotation"
+    assert set(statuses) <= {200}
+    time.sleep(0.3)
+    assert post(e, "/echo").status == 200
+    assert_signed_with_valid_keys(invocations_of(tap, "echo"), container)
+    assert_no_secret([e.log_text()], ["pod-token-1", "pod-token-2"])
+
+
 # -- start-up ------------------------------------------------------------------------------
 def test_startup_requests_are_held_until_the_first_fetch(start_envoy, cred_moto, tap, imds):
     # each IMDS answer 0.6 s (aws-config gives IMDS 1 s per answer): the first fetch, a token
