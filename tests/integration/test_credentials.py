@@ -397,6 +397,8 @@ def test_startup_with_the_peer_down_answers_503_after_the_wait_others_keep_servi
     [a] = out
     assert_unavailable(a, "ec2")
     assert 1.7 <= a.elapsed <= 4.0, a.elapsed
+    print(f"\nstart-up, peer down: 503 after {a.elapsed:.2f} s (credentials_wait 2s); "
+          f"{len(meanwhile)} other requests meanwhile, slowest {max(m.elapsed for m in meanwhile):.3f} s")
     assert len(meanwhile) >= 5 and all(m.status == 200 for m in meanwhile), \
         [m.status for m in meanwhile]
     assert max(m.elapsed for m in meanwhile) < 1.0
