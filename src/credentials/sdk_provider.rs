@@ -37,6 +37,8 @@ use crate::lambda::aws_error::redact;
 /// A fetch that has not finished in this time counts as a timeout (the SDK's own timeouts
 /// are shorter; this bounds a chain that tries several links).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const IMDS_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Error texts are cut to this length in logs.
 const MAX_MESSAGE: usize = 400;
 
@@ -69,11 +71,22 @@ impl SdkFetcher {
             .with_region(Some(self.region.clone()))
     }
 
+    /// The SDK's IMDS client with a longer read timeout than its 1 s: we fetch in the
+    /// background, so a slow metadata service costs no request anything.
+    fn imds_client(pc: &ProviderConfig) -> aws_config::imds::Client {
+        aws_config::imds::Client::builder()
+            .configure(pc)
+            .connect_timeout(IMDS_CONNECT_TIMEOUT)
+            .read_timeout(IMDS_READ_TIMEOUT)
+            .build()
+    }
+
     async fn base(&self, pc: &ProviderConfig) -> SharedCredentialsProvider {
         match &self.spec.source {
             CredentialSource::Chain => SharedCredentialsProvider::new(
                 DefaultCredentialsChain::builder()
                     .configure(pc.clone())
+                    .imds_client(Self::imds_client(pc))
                     .build()
                     .await,
             ),
@@ -111,7 +124,10 @@ impl SdkFetcher {
                 EcsCredentialsProvider::builder().configure(pc).build(),
             ),
             CredentialSource::Imds => SharedCredentialsProvider::new(
-                ImdsCredentialsProvider::builder().configure(pc).build(),
+                ImdsCredentialsProvider::builder()
+                    .configure(pc)
+                    .imds_client(Self::imds_client(pc))
+                    .build(),
             ),
         }
     }

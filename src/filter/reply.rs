@@ -8,12 +8,16 @@ pub struct LocalReply {
     /// A stable, machine-readable code (also Envoy's response-code details).
     pub code: &'static str,
     pub message: String,
+    /// Envoy's `x-request-id` of the request, for replies that carry one (credentials).
+    pub request_id: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl LocalReply {
@@ -22,13 +26,21 @@ impl LocalReply {
             status,
             code,
             message: message.into(),
+            request_id: None,
         }
+    }
+
+    /// The same reply, naming the request (to find it in Envoy's access log).
+    pub fn with_request_id(mut self, request_id: Option<&str>) -> Self {
+        self.request_id = request_id.map(str::to_owned);
+        self
     }
 
     pub fn json_body(&self) -> Vec<u8> {
         serde_json::to_vec(&Body {
             error: self.code,
             message: &self.message,
+            request_id: self.request_id.as_deref(),
         })
         .unwrap_or_default()
     }

@@ -400,7 +400,10 @@ impl LambdaFilter {
             };
             host.log(LogLevel::Warn, &format!("envoy-lambda: {message}{more}"));
         }
-        LocalReply::new(503, CREDENTIALS_UNAVAILABLE, message)
+        let request_id = host
+            .header(Direction::Request, "x-request-id")
+            .and_then(|v| std::str::from_utf8(v).ok());
+        LocalReply::new(503, CREDENTIALS_UNAVAILABLE, message).with_request_id(request_id)
     }
 
     /// The event JSON, written straight from Envoy's body chunks.

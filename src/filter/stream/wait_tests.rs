@@ -38,6 +38,7 @@ fn rig() -> (LambdaFilter, FakeHost, Arc<Identity>) {
             (":method".into(), "GET".into()),
             (":path".into(), "/echo".into()),
             (":authority".into(), "gw".into()),
+            ("x-request-id".into(), "rid-1".into()),
         ],
         buffer_limit: 1024 * 1024,
         time: Some(at(0.0)),
@@ -137,6 +138,7 @@ fn the_wait_ends_with_a_503_at_its_deadline() {
         body["message"],
         "no usable AWS credentials for upstream 'moto' (source: container)"
     );
+    assert_eq!(body["request_id"], "rid-1");
     assert_eq!(h.continued, 0);
     assert_eq!(id.current.waiting(), 0);
     // Unknown or stale events do nothing.
