@@ -77,8 +77,8 @@ def assert_unavailable(a: Answer, upstream: str) -> None:
     doc = a.json()
     assert doc["error"] == "credentials_unavailable", doc
     assert f"'{upstream}'" in doc["message"] and "source:" in doc["message"], doc
-    # the shape of the other local replies: request_id only when Lambda gave one (none here)
-    assert set(doc) <= {"error", "message", "request_id"}, doc
+    # the agreed schema: request_id is Envoy's x-request-id (no Lambda request was made)
+    assert set(doc) == {"error", "message", "request_id"} and doc["request_id"], doc
 
 
 def assert_no_secret(texts: list[str], secrets: list[str]) -> None:
