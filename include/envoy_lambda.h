@@ -112,6 +112,11 @@ typedef void *envoy_lambda_FilterEnvoyPtr;
  */
 typedef void *envoy_lambda_ConfigSchedulerEnvoyPtr;
 
+/**
+ * Envoy's scheduler of one stream (`http_filter_scheduler_new` .. `_delete`).
+ */
+typedef void *envoy_lambda_FilterSchedulerEnvoyPtr;
+
 const char *envoy_dynamic_module_on_program_init(void);
 
 envoy_lambda_ConfigModulePtr envoy_dynamic_module_on_http_filter_config_new(envoy_lambda_ConfigEnvoyPtr config_envoy_ptr,
@@ -162,15 +167,18 @@ uint32_t envoy_dynamic_module_on_http_filter_response_body(envoy_lambda_FilterEn
                                                            envoy_lambda_FilterModulePtr filter_module_ptr,
                                                            bool end_of_stream);
 
+/**
+ * A stream's scheduler event (its worker): the credentials it waited for, or its deadline.
+ */
+void envoy_dynamic_module_on_http_filter_scheduled(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
+                                                   envoy_lambda_FilterModulePtr filter_module_ptr,
+                                                   uint64_t event_id);
+
 uint32_t envoy_dynamic_module_on_http_filter_response_trailers(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
                                                                envoy_lambda_FilterModulePtr _filter_module_ptr);
 
 void envoy_dynamic_module_on_http_filter_stream_complete(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
                                                          envoy_lambda_FilterModulePtr _filter_module_ptr);
-
-void envoy_dynamic_module_on_http_filter_scheduled(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
-                                                   envoy_lambda_FilterModulePtr _filter_module_ptr,
-                                                   uint64_t _event_id);
 
 void envoy_dynamic_module_on_http_filter_http_callout_done(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
                                                            envoy_lambda_FilterModulePtr _filter_module_ptr,
@@ -353,6 +361,22 @@ extern uint64_t envoy_dynamic_module_callback_http_get_buffer_limit(envoy_lambda
 
 extern void envoy_dynamic_module_callback_http_set_buffer_limit(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                                 uint64_t limit);
+
+/**
+ * A stream's scheduler (deleted by the module); `commit` is safe from any thread and runs
+ * `on_http_filter_scheduled` on the stream's worker, if the stream still exists.
+ */
+extern envoy_lambda_FilterSchedulerEnvoyPtr envoy_dynamic_module_callback_http_filter_scheduler_new(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr);
+
+extern void envoy_dynamic_module_callback_http_filter_scheduler_commit(envoy_lambda_FilterSchedulerEnvoyPtr scheduler,
+                                                                       uint64_t event_id);
+
+extern void envoy_dynamic_module_callback_http_filter_scheduler_delete(envoy_lambda_FilterSchedulerEnvoyPtr scheduler);
+
+/**
+ * Resumes a request the filter stopped; re-enters the module on the same stack.
+ */
+extern void envoy_dynamic_module_callback_http_filter_continue_decoding(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr);
 
 extern void envoy_dynamic_module_callback_http_send_response(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                              uint32_t status_code,

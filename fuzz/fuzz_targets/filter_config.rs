@@ -2,7 +2,7 @@
 //! validated config or an error naming the field, never a panic.
 #![no_main]
 
-use envoy_lambda::config::FilterConfig;
+use envoy_lambda::config::{CredentialsFrom, FilterConfig};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,10 +13,12 @@ fuzz_target!(|data: &[u8]| {
                 "a config with no upstream"
             );
             for u in config.upstreams() {
-                assert!(
-                    u.secret.get() < config.secrets().len(),
-                    "secret index out of range"
-                );
+                if let CredentialsFrom::Secret(secret) = &u.credentials {
+                    assert!(
+                        secret.get() < config.secrets().len(),
+                        "secret index out of range"
+                    );
+                }
             }
             // What each request resolves its route's upstream against.
             for u in config.upstreams() {
