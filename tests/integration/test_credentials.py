@@ -10,6 +10,7 @@ credentials to our peers, the rest is off (cred_fixtures.cred_env, envoy_proc.en
 
 from __future__ import annotations
 
+import calendar
 import http.client
 import json
 import math
@@ -76,7 +77,8 @@ def assert_unavailable(a: Answer, upstream: str) -> None:
     doc = a.json()
     assert doc["error"] == "credentials_unavailable", doc
     assert f"'{upstream}'" in doc["message"] and "source:" in doc["message"], doc
-    assert "request_id" in doc
+    # the agreed schema: request_id is Envoy's x-request-id (no Lambda request was made)
+    assert set(doc) == {"error", "message", "request_id"} and doc["request_id"], doc
 
 
 def assert_no_secret(texts: list[str], secrets: list[str]) -> None:
@@ -130,6 +132,11 @@ def test_assume_role_on_top_of_a_static_key(start_envoy, cred_moto, tap):
         (ar.issued_key_id, True, 200)}
     assert stat(e, STAT_REFRESH_OK.format(u="moto")) >= 1
     assert stat(e, STAT_REFRESH_FAILED.format(u="moto")) == 0
+    assert stat_labels(e, STAT_SOURCE.format(u="moto")).get("source.assume_role") == 1
+    # the gauge is the Expiration STS answered (duration 900 s)
+    exp = stat(e, STAT_EXPIRATION.format(u="moto"))
+    sts_exp = calendar.timegm(time.strptime(ar.issued_expiration[:19], "%Y-%m-%dT%H:%M:%S"))
+    assert exp == sts_exp and abs(exp - (ar.time + 900)) < 5, (exp, ar.issued_expiration)
 
 
 def test_assume_role_external_id_and_a_refused_role(start_envoy, cred_moto, tap):
@@ -300,13 +307,51 @@ def test_refresh_failure_serves_cached_keys_until_expiry_then_503_then_heals(
     assert_signed_with_valid_keys(invocations_of(tap, "echo"), container)
     assert invocations_of(tap, "echo")[-1].key_id != key.access_key_id
     assert stat(e, STAT_REFRESH_FAILED.format(u="ecs")) >= 2
+    reasons = {k: v for k, v in stat_labels(e, STAT_REFRESH_FAILED.format(u="ecs")).items() if v}
+    assert reasons and all(k.startswith("reason.") for k in reasons), reasons
+    # one warning for the whole failure streak, one line when it heals
+    log = e.log_text().splitlines()
+    warned = [ln for ln in log if "[warning]" in ln and "source: container failed" in ln]
+    assert len(warned) == 1, warned
+    assert any("source: container refreshed again" in ln for ln in log)
     assert_no_secret([e.log_text()] + [a.body.decode() for a in answers],
                      container.secrets_issued())
 
 
+def test_pod_identity_token_file_is_reread_at_each_fetch(start_envoy, cred_moto, tap, container,
+                                                        tmp_path):
+    """EKS Pod Identity: ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE``; the kubelet rotates the
+    file and the agent accepts only the new token: the next refresh sends it."""
+    container.set_lifetime(8)
+    container.set_token("pod-token-1")
+    tf = write_token_file(tmp_path / "eks-pod-identity-token", "pod-token-1")
+    up = cred_upstream("eks", tap.port, credentials={"source": "container"})
+    e = start_envoy(cred_config(tap.port, [up]),
+                    env=cred_env(tap, container=container, container_token_file=tf))
+    assert post(e, "/echo").status == 200
+    first = len(container.issued)
+    write_token_file(tf, "pod-token-2")
+    container.set_token("pod-token-2")
+    statuses = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(container.issued) <= first:
+        statuses.append(post(e, "/echo").status)
+        time.sleep(0.3)
+    assert len(container.issued) > first, "no fetch with the rotated token"
+    # at most one fetch may fall between the file's rename and the agent's switch
+    assert container.count("forbidden") <= 1, "the old token kept being sent after rotation"
+    assert set(statuses) <= {200}
+    time.sleep(0.3)
+    assert post(e, "/echo").status == 200
+    assert_signed_with_valid_keys(invocations_of(tap, "echo"), container)
+    assert_no_secret([e.log_text()], ["pod-token-1", "pod-token-2"])
+
+
 # -- start-up ------------------------------------------------------------------------------
 def test_startup_requests_are_held_until_the_first_fetch(start_envoy, cred_moto, tap, imds):
-    imds.delay = 1.5  # each IMDS answer: the first fetch takes a few seconds
+    # each IMDS answer 0.6 s (aws-config gives IMDS 1 s per answer): the first fetch, a token
+    # PUT and two GETs, takes about 2 s
+    imds.delay = 0.6
     up = cred_upstream("ec2", tap.port, credentials={"source": "imds"}, credentials_wait="8s")
     e = start_envoy(cred_config(tap.port, [up]), env=cred_env(tap, imds=imds))
     results: list[Answer] = []
@@ -352,6 +397,8 @@ def test_startup_with_the_peer_down_answers_503_after_the_wait_others_keep_servi
     [a] = out
     assert_unavailable(a, "ec2")
     assert 1.7 <= a.elapsed <= 4.0, a.elapsed
+    print(f"\nstart-up, peer down: 503 after {a.elapsed:.2f} s (credentials_wait 2s); "
+          f"{len(meanwhile)} other requests meanwhile, slowest {max(m.elapsed for m in meanwhile):.3f} s")
     assert len(meanwhile) >= 5 and all(m.status == 200 for m in meanwhile), \
         [m.status for m in meanwhile]
     assert max(m.elapsed for m in meanwhile) < 1.0
@@ -441,8 +488,8 @@ def _validate_spec(envoy_validate, spec_extra: dict) -> tuple[int, str]:
     {"credentials": {"source": "container"}},
     {"credentials": {"source": "imds"}},
     {"credentials": {"source": "env"}, "credentials_wait": "1500ms",
-     "assume_role": {"role_arn": "arn:aws:iam::123456789012:role/x", "external_id": "e",
-                     "session_name": "s", "duration": "900s"}},
+     "assume_role": {"role_arn": "arn:aws:iam::123456789012:role/x", "external_id": "ext-1",
+                     "session_name": "envoy-it", "duration": "900s"}},
 ], ids=["none", "chain", "env", "profile", "web_identity", "container", "imds", "assume_role"])
 def test_credentials_configs_load(envoy_validate, spec_extra):
     """Every source of the schema loads (``--mode validate`` fetches nothing)."""
