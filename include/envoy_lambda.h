@@ -174,11 +174,11 @@ uint32_t envoy_dynamic_module_on_http_filter_response_body(envoy_lambda_FilterEn
                                                            bool end_of_stream);
 
 /**
- * A stream event the filter asked for (`Host::schedule`): runs on the stream's worker.
+ * A stream's scheduler event (its worker): the credentials it waited for, or its deadline.
  */
 void envoy_dynamic_module_on_http_filter_scheduled(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                    envoy_lambda_FilterModulePtr filter_module_ptr,
-                                                   uint64_t _event_id);
+                                                   uint64_t event_id);
 
 uint32_t envoy_dynamic_module_on_http_filter_response_trailers(envoy_lambda_FilterEnvoyPtr _filter_envoy_ptr,
                                                                envoy_lambda_FilterModulePtr _filter_module_ptr);
@@ -390,6 +390,22 @@ extern uint64_t envoy_dynamic_module_callback_http_get_buffer_limit(envoy_lambda
 extern void envoy_dynamic_module_callback_http_set_buffer_limit(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                                 uint64_t limit);
 
+/**
+ * A stream's scheduler (deleted by the module); `commit` is safe from any thread and runs
+ * `on_http_filter_scheduled` on the stream's worker, if the stream still exists.
+ */
+extern envoy_lambda_FilterSchedulerEnvoyPtr envoy_dynamic_module_callback_http_filter_scheduler_new(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr);
+
+extern void envoy_dynamic_module_callback_http_filter_scheduler_commit(envoy_lambda_FilterSchedulerEnvoyPtr scheduler,
+                                                                       uint64_t event_id);
+
+extern void envoy_dynamic_module_callback_http_filter_scheduler_delete(envoy_lambda_FilterSchedulerEnvoyPtr scheduler);
+
+/**
+ * Resumes a request the filter stopped; re-enters the module on the same stack.
+ */
+extern void envoy_dynamic_module_callback_http_filter_continue_decoding(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr);
+
 extern void envoy_dynamic_module_callback_http_send_response(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                              uint32_t status_code,
                                                              const struct envoy_lambda_HttpHeader *headers,
@@ -411,15 +427,5 @@ extern void envoy_dynamic_module_callback_http_filter_reset_stream(envoy_lambda_
 extern void envoy_dynamic_module_callback_http_send_response_data(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr,
                                                                   struct envoy_lambda_Buffer data,
                                                                   bool end_stream);
-
-extern envoy_lambda_FilterSchedulerEnvoyPtr envoy_dynamic_module_callback_http_filter_scheduler_new(envoy_lambda_FilterEnvoyPtr filter_envoy_ptr);
-
-/**
- * Posts the event to the stream's worker; it runs only while the stream lives.
- */
-extern void envoy_dynamic_module_callback_http_filter_scheduler_commit(envoy_lambda_FilterSchedulerEnvoyPtr scheduler,
-                                                                       uint64_t event_id);
-
-extern void envoy_dynamic_module_callback_http_filter_scheduler_delete(envoy_lambda_FilterSchedulerEnvoyPtr scheduler);
 
 #endif  /* ENVOY_LAMBDA_H */
