@@ -9,9 +9,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr};
+use super::ffi::{self, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr};
 use super::log::envoy_log;
-use super::metrics::CredentialMetrics;
+use super::metrics::{CredentialMetrics, add_config_counter, set_config_gauge};
 use crate::credentials::{
     CredentialsStat, Identity, LogFn, StatsSink, StatsSnapshot, WatchTicket, publish_stats,
 };
@@ -161,46 +161,16 @@ struct EnvoySink<'a> {
     metrics: &'a CredentialMetrics,
 }
 
-fn label_buffers(values: &[&str]) -> Vec<Buffer> {
-    values
-        .iter()
-        .map(|v| Buffer::from_slice(v.as_bytes()))
-        .collect()
-}
-
 impl StatsSink for EnvoySink<'_> {
     fn add(&mut self, stat: CredentialsStat, labels: &[&str], n: u64) {
-        let Some(id) = self.metrics.id(stat) else {
-            return;
-        };
-        let l = label_buffers(labels);
-        // SAFETY: `cfg` is the config's pointer in a main-thread hook; `id` was defined with
-        // `l.len()` labels (see `CredentialsStat`).
-        unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_config_increment_counter(
-                self.cfg,
-                id,
-                l.as_ptr(),
-                l.len(),
-                n,
-            );
+        if let Some(id) = self.metrics.id(stat) {
+            add_config_counter(self.cfg, id, labels, n);
         }
     }
 
     fn set(&mut self, stat: CredentialsStat, labels: &[&str], value: u64) {
-        let Some(id) = self.metrics.id(stat) else {
-            return;
-        };
-        let l = label_buffers(labels);
-        // SAFETY: as in `add`.
-        unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_config_set_gauge(
-                self.cfg,
-                id,
-                l.as_ptr(),
-                l.len(),
-                value,
-            );
+        if let Some(id) = self.metrics.id(stat) {
+            set_config_gauge(self.cfg, id, labels, value);
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::envoy_buffer::EnvoyBuffer;
 use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr, HttpHeader};
 use super::log::envoy_log;
-use super::metrics::DiscoveryMetrics;
+use super::metrics::{DiscoveryMetrics, add_config_counter, set_config_gauge};
 use crate::credentials::Keys;
 use crate::discovery::{
     CalloutReply, ConfigDiscovery, DiscoveryCounter, DiscoveryGauge, DiscoveryIo, Wake, global,
@@ -100,37 +100,14 @@ impl DiscoveryIo for EnvoyIo<'_> {
     }
 
     fn count(&mut self, counter: DiscoveryCounter, labels: &[&str]) {
-        let Some(id) = self.metrics.counter(counter) else {
-            return;
-        };
-        let l = label_buffers(labels);
-        // SAFETY: `cfg` is live during the main-thread hook; `id` was defined with `l.len()`
-        // labels (the `DiscoveryCounter` docs list them).
-        unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_config_increment_counter(
-                self.cfg,
-                id,
-                l.as_ptr(),
-                l.len(),
-                1,
-            );
+        if let Some(id) = self.metrics.counter(counter) {
+            add_config_counter(self.cfg, id, labels, 1);
         }
     }
 
     fn set_gauge(&mut self, gauge: DiscoveryGauge, labels: &[&str], value: u64) {
-        let Some(id) = self.metrics.gauge(gauge) else {
-            return;
-        };
-        let l = label_buffers(labels);
-        // SAFETY: as in `count`.
-        unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_config_set_gauge(
-                self.cfg,
-                id,
-                l.as_ptr(),
-                l.len(),
-                value,
-            );
+        if let Some(id) = self.metrics.gauge(gauge) {
+            set_config_gauge(self.cfg, id, labels, value);
         }
     }
 
@@ -146,13 +123,6 @@ fn log_level(level: LogLevel) -> u32 {
         LogLevel::Warn => ffi::LOG_WARN,
         LogLevel::Error => ffi::LOG_ERROR,
     }
-}
-
-fn label_buffers<'a>(values: &'a [&'a str]) -> Vec<Buffer> {
-    values
-        .iter()
-        .map(|v| Buffer::from_slice(v.as_bytes()))
-        .collect()
 }
 
 fn log_error(line: &str) {

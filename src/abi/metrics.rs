@@ -220,6 +220,44 @@ fn define(
     }
 }
 
+/// Adds `n` to a config-level counter from a main-thread hook (discovery, credentials).
+pub fn add_config_counter(cfg: ConfigEnvoyPtr, id: usize, labels: &[&str], n: u64) {
+    let l = label_buffers(labels);
+    // SAFETY: `cfg` is live during the main-thread hook that calls this; `id` was defined on
+    // this config with `l.len()` labels (the stat enums' docs list them).
+    unsafe {
+        ffi::envoy_dynamic_module_callback_http_filter_config_increment_counter(
+            cfg,
+            id,
+            l.as_ptr(),
+            l.len(),
+            n,
+        );
+    }
+}
+
+/// Sets a config-level gauge from a main-thread hook (discovery, credentials).
+pub fn set_config_gauge(cfg: ConfigEnvoyPtr, id: usize, labels: &[&str], value: u64) {
+    let l = label_buffers(labels);
+    // SAFETY: as in `add_config_counter`.
+    unsafe {
+        ffi::envoy_dynamic_module_callback_http_filter_config_set_gauge(
+            cfg,
+            id,
+            l.as_ptr(),
+            l.len(),
+            value,
+        );
+    }
+}
+
+fn label_buffers(values: &[&str]) -> Vec<Buffer> {
+    values
+        .iter()
+        .map(|v| Buffer::from_slice(v.as_bytes()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
