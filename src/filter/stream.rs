@@ -63,8 +63,18 @@ struct Pending {
     hasher: PayloadHasher,
     /// Event formats: the client's request line and headers, captured before stripping.
     request: Option<Box<HttpRequest>>,
-    /// Raw format: the client's content-length, left on the request.
-    kept_length: Option<u64>,
+    /// Raw format: what of the client's request stays on the Invoke request.
+    kept: Kept,
+}
+
+/// What of the client's request line and headers stays on the Invoke request as it came
+/// (each header left alone saves Envoy a set or removal, ~1.3k instructions).
+#[derive(Clone, Copy, Debug, Default)]
+struct Kept {
+    /// Raw bodies: the client's content-length (Envoy's codec checked it).
+    content_length: Option<u64>,
+    /// The client's method is already `POST`.
+    post: bool,
 }
 
 /// The scheduler event that resumes a stream waiting for credentials.
@@ -80,8 +90,7 @@ struct Awaiting {
     options: InvokeOptions,
     payload_hex: String,
     payload_len: u64,
-    /// The client's content-length, left in place (raw bodies).
-    kept_length: Option<u64>,
+    kept: Kept,
     identity: Arc<Identity>,
     since: SystemTime,
     deadline: SystemTime,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{Awaiting, CREDENTIALS_EVENT, Finished, STREAM_CUT_EVENT};
+use super::{Awaiting, CREDENTIALS_EVENT, Finished, Kept, STREAM_CUT_EVENT};
 use super::{BUFFER_HEADROOM, LambdaFilter, Pending, State, ensure_buffer_limit, parse_u64};
 use super::{BodyStatus, HeadersStatus, TrailersStatus};
 use crate::config::unresolved::{LogOnce, MAX_LOGGED};
@@ -66,9 +66,14 @@ impl LambdaFilter {
             (options.request_format != RequestFormat::Raw).then(|| Box::new(capture_request(host)));
         // A raw payload is the client's body as it came: Envoy's codec has checked it against
         // its content-length, so that header may stay (saves removing it and setting it again).
-        let kept_length = declared.filter(|_| options.request_format == RequestFormat::Raw);
+        let raw = options.request_format == RequestFormat::Raw;
+        let kept = Kept {
+            content_length: declared.filter(|_| raw),
+            // Event formats carry the client's method in the event; the Invoke is a POST.
+            post: client.post,
+        };
         for name in &client.strip {
-            if kept_length.is_none() || !name.eq_ignore_ascii_case("content-length") {
+            if kept.content_length.is_none() || !name.eq_ignore_ascii_case("content-length") {
                 host.remove_header(Direction::Request, name);
             }
         }
@@ -78,7 +83,7 @@ impl LambdaFilter {
             options,
             hasher: PayloadHasher::new(),
             request,
-            kept_length,
+            kept,
         });
         // Envoy's default 1 MiB buffer would refuse payloads Lambda accepts. (Responses that
         // are rewritten raise it again when they come.)
@@ -243,7 +248,7 @@ impl LambdaFilter {
             options,
             hasher,
             request,
-            kept_length,
+            kept,
         } = *pending;
         let (payload_hex, payload_len) = match request {
             None => {
@@ -265,7 +270,7 @@ impl LambdaFilter {
             upstream,
             function,
             options,
-            (payload_hex, payload_len, kept_length),
+            (payload_hex, payload_len, kept),
         )
     }
 
@@ -277,7 +282,7 @@ impl LambdaFilter {
         upstream: Arc<Upstream>,
         function: Arc<Function>,
         options: InvokeOptions,
-        (payload_hex, payload_len, kept_length): (String, u64, Option<u64>),
+        (payload_hex, payload_len, kept): (String, u64, Kept),
     ) -> Result<Finished, LocalReply> {
         let shared = Arc::clone(&self.shared);
         let now = host.now();
@@ -287,7 +292,7 @@ impl LambdaFilter {
                 .resolve(&shared.config, &upstream, |i| host.secret(i), now);
         match resolved {
             Resolved::Ready(creds) => {
-                let payload = (payload_hex.as_str(), payload_len, kept_length);
+                let payload = (payload_hex.as_str(), payload_len, kept);
                 self.send_signed(host, &upstream, &function, &options, payload, &creds)?;
                 Ok(Finished::Sent)
             }
@@ -305,7 +310,7 @@ impl LambdaFilter {
                     options,
                     payload_hex,
                     payload_len,
-                    kept_length,
+                    kept,
                     identity,
                     since: now,
                     deadline: now + wait,
@@ -366,7 +371,7 @@ impl LambdaFilter {
                     );
                 }
                 let a = &*awaiting;
-                let payload = (a.payload_hex.as_str(), a.payload_len, a.kept_length);
+                let payload = (a.payload_hex.as_str(), a.payload_len, a.kept);
                 self.send_signed(host, &a.upstream, &a.function, &a.options, payload, &creds)?;
                 Ok(Finished::Sent)
             }
@@ -453,15 +458,15 @@ impl LambdaFilter {
         )
     }
 
-    /// Rewrites the request into a signed Invoke call. `kept_length`: the client's
-    /// content-length, left in place.
+    /// Rewrites the request into a signed Invoke call. `kept`: what of the client's request
+    /// stays as it came.
     fn send_signed(
         &mut self,
         host: &mut dyn Host,
         upstream: &Arc<Upstream>,
         function: &Function,
         options: &InvokeOptions,
-        (payload_hex, payload_len, kept_length): (&str, u64, Option<u64>),
+        (payload_hex, payload_len, kept): (&str, u64, Kept),
         creds: &Arc<AwsCredentials>,
     ) -> Result<(), LocalReply> {
         // `host` and the Invoke options, as signed headers (a stack array: no allocation per
@@ -506,14 +511,16 @@ impl LambdaFilter {
         };
         let signed = sign(&to_sign, creds)
             .map_err(|e| LocalReply::new(500, "signing_failed", e.to_string()))?;
-        host.set_header(Direction::Request, ":method", "POST");
+        if !kept.post {
+            host.set_header(Direction::Request, ":method", "POST");
+        }
         host.set_header(Direction::Request, ":path", path);
         host.set_header(
             Direction::Request,
             ":authority",
             &upstream.endpoint.authority,
         );
-        if kept_length != Some(payload_len) {
+        if kept.content_length != Some(payload_len) {
             host.set_header(
                 Direction::Request,
                 "content-length",
@@ -578,16 +585,21 @@ struct ClientHeaders {
     /// The headers that must not reach AWS.
     strip: Vec<String>,
     content_length: Option<u64>,
+    /// `:method` is `POST`.
+    post: bool,
 }
 
 fn scan_client_headers(host: &dyn Host) -> ClientHeaders {
     let mut out = ClientHeaders {
         strip: Vec::new(),
         content_length: None,
+        post: false,
     };
     host.for_each_header(Direction::Request, &mut |name, value| {
-        if name == b"content-length" {
-            out.content_length = parse_u64(value);
+        match name {
+            b"content-length" => out.content_length = parse_u64(value),
+            b":method" => out.post = value == b"POST",
+            _ => {}
         }
         if must_not_reach_aws(name) {
             out.strip.push(String::from_utf8_lossy(name).into_owned());

@@ -164,6 +164,22 @@ fn body_is_hashed_chunk_by_chunk_and_signed_at_the_end() {
 }
 
 #[test]
+fn a_post_keeps_its_method_header_and_a_put_becomes_a_post() {
+    // FakeHost's set_header moves a header to the end: a `:method` still first was not set.
+    for (method, set) in [("POST", false), ("PUT", true)] {
+        let mut f = filter();
+        let mut h = host(
+            "echo",
+            &[(":method", method), (":path", "/x"), ("accept", "*/*")],
+        );
+        assert_eq!(f.on_request_headers(&mut h, true), HeadersStatus::Continue);
+        assert_eq!(h.request(":method"), Some("POST"));
+        let first = &h.request_headers[0].0;
+        assert_eq!(first != ":method", set, "{method}: {:?}", h.request_headers);
+    }
+}
+
+#[test]
 fn a_resumed_stream_rehashes_the_whole_buffer() {
     let mut f = filter();
     let mut h = host("echo", &[(":method", "POST")]);
