@@ -249,6 +249,24 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
 
 
+def kernel_counts(pid: int) -> tuple[int, int, int]:
+    """(system-time ticks, minor page faults, context switches) of the whole process: the
+    kernel's share of a request, which instruction counts (callgrind) never see."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    switches = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:",
+                                        "nonvoluntary_ctxt_switches:")):
+                        switches += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return int(fields[12]), int(fields[7]), switches  # stime, minflt (proc(5) 15, 10)
+
+
 def cpu_ns_schedstat(pid: int) -> int:
     """Sum of the threads' on-CPU time in ns (/proc/<pid>/task/*/schedstat): a finer
     cross-check of the tick-based figure."""
@@ -307,11 +325,13 @@ class CpuWindow:
         self.own1 = _own_core1_seconds(self.upstream_pid)
         self.ticks0 = cpu_ticks(self.pid)
         self.ns0 = cpu_ns_schedstat(self.pid)
+        self.k0 = kernel_counts(self.pid)
         return self
 
     def __exit__(self, *exc) -> None:
         self.ticks = cpu_ticks(self.pid) - self.ticks0
         self.ns = cpu_ns_schedstat(self.pid) - self.ns0
+        self.k = [b - a for a, b in zip(self.k0, kernel_counts(self.pid))]
         own1 = _own_core1_seconds(self.upstream_pid) - self.own1
         c0, c1 = core_ticks(CORE_UNDER_TEST), core_ticks(CORE_OTHERS)
         self.wall = time.monotonic() - self.t0
@@ -324,6 +344,9 @@ class CpuWindow:
         return {"cpu_us_per_req": self.ticks * 1e6 / CLK_TCK / n,
                 "cpu_us_per_req_schedstat": self.ns / 1e3 / n,
                 "cpu_ticks": self.ticks,
+                "system_share": self.k[0] / max(self.ticks, 1),
+                "minor_faults_per_req": self.k[1] / n,
+                "switches_per_req": self.k[2] / n,
                 # fraction of core 0 the Envoy under test used during the window
                 "core0_busy": self.ns / 1e9 / max(self.wall, 1e-9),
                 "core0_other": self.core0_other, "core1_other": self.core1_other,

@@ -23,7 +23,7 @@
 //!
 //! Layering (each module uses only those below it; no cycles, checked over `use crate::…`):
 //! - `abi` (crate-private): the Envoy 1.40 ABI, exported hooks, Envoy-backed hosts. Uses
-//!   `filter`, `discovery`, `config`, `host`.
+//!   `filter`, `discovery`, `counter_batch`, `config`, `host`.
 //! - [`filter`]: the per-stream state machine. Uses `discovery`, `host`, `config`, `sigv4`,
 //!   `credentials`, `lambda`.
 //! - [`discovery`]: which functions an upstream's account offers, listed through signed
@@ -37,6 +37,9 @@
 //!   `credentials`, `clock`.
 //! - [`lambda`]: Lambda naming rules (function names, qualifiers, regions), the Invoke
 //!   request, events, and reading responses and AWS errors. Uses `clock`.
+//! - `counter_batch`: per-function counters summed in the module, and the process's one
+//!   thread that has each config's main thread publish them once a period. Uses `host` (the
+//!   stat names), `wake`.
 //! - [`credentials`]: the seed's secret format, parsed without ever echoing secret bytes.
 //! - `clock`: the timestamp formats AWS wants, without a date library; `field_path`: serde
 //!   errors with the path of the failing field; `http_field`: RFC 9110 token syntax (used by
@@ -45,6 +48,7 @@
 pub(crate) mod abi;
 mod clock;
 pub mod config;
+pub(crate) mod counter_batch;
 pub mod credentials;
 pub mod discovery;
 mod field_path;

@@ -4,11 +4,16 @@
 
 use std::sync::Arc;
 
+use super::config_scheduler::ConfigScheduler;
 use super::credentials_stats::{CREDENTIALS_STATS_EVENT, CredentialsRuntime};
 use super::discovery::DiscoveryRuntime;
 use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, HttpHeader};
-use super::metrics::{CredentialMetrics, DiscoveryMetrics, FunctionMetrics, StreamCounters};
+use super::log::envoy_log;
+use super::metrics::{
+    CredentialMetrics, DiscoveryMetrics, FunctionMetrics, StreamCounters, add_config_counter,
+};
 use crate::config::{CredentialsFrom, FilterConfig};
+use crate::counter_batch::{self, CounterBatch, MemberId};
 use crate::filter::SharedConfig;
 use crate::host::{Counter, FunctionStat};
 
@@ -22,6 +27,28 @@ pub struct ConfigHandle {
     discovery: Option<DiscoveryRuntime>,
     /// Provider-backed credentials' stats, when an upstream has them (never in validate).
     credentials: Option<CredentialsRuntime>,
+    /// Per-function counter adds of the streams, published on the main thread.
+    function_counts: Arc<CounterBatch>,
+    /// The config's place with the process's flush thread (never in validate).
+    flush_member: Option<MemberId>,
+    /// For the last flush, in config_destroy.
+    config_envoy_ptr: MainThreadOnly,
+}
+
+/// The config's event that publishes its per-function counters (the flush thread sends it).
+const FUNCTION_COUNTS_EVENT: u64 = 1 << 61;
+
+/// The config's Envoy pointer, kept for config_destroy, which gets no pointer of its own.
+struct MainThreadOnly(ConfigEnvoyPtr);
+
+// SAFETY: the pointer is only used by `ConfigHandle::destroy`, which Envoy runs on the main
+// thread inside the config's destructor, before the config's stats scope is released.
+unsafe impl Send for MainThreadOnly {}
+// SAFETY: as above; the pointer is never mutated.
+unsafe impl Sync for MainThreadOnly {}
+
+fn log_error(line: &str) {
+    envoy_log(ffi::LOG_ERROR, line);
 }
 
 impl ConfigHandle {
@@ -61,6 +88,23 @@ impl ConfigHandle {
                 DiscoveryRuntime::start(config_envoy_ptr, &mut shared, &secret_handles, metrics)
             }
         };
+        let function_counts = Arc::new(CounterBatch::new());
+        let flush_member = if validating {
+            None
+        } else if let Some(scheduler) = ConfigScheduler::new(config_envoy_ptr) {
+            Some(counter_batch::global().join(
+                Arc::clone(&function_counts),
+                scheduler,
+                FUNCTION_COUNTS_EVENT,
+                log_error,
+            ))
+        } else {
+            log_error(
+                "envoy-lambda: no config scheduler; per-function counters are published when \
+                 the config ends",
+            );
+            None
+        };
         Ok(Self {
             shared: Arc::new(shared),
             secret_handles,
@@ -68,7 +112,26 @@ impl ConfigHandle {
             function_metrics,
             discovery,
             credentials,
+            function_counts,
+            flush_member,
+            config_envoy_ptr: MainThreadOnly(config_envoy_ptr),
         })
+    }
+
+    /// A stream's add to a per-function counter: summed here, published by the next flush.
+    pub fn add_function_count(&self, stat: FunctionStat, labels: &[&str], n: u64) {
+        if self.function_counts.add(stat, labels, n) && self.flush_member.is_some() {
+            counter_batch::global().poke();
+        }
+    }
+
+    /// Publishes the summed per-function counters (main thread).
+    fn publish_function_counts(&self, config_envoy_ptr: ConfigEnvoyPtr) {
+        self.function_counts.flush(|stat, labels, n| {
+            if let Some(id) = self.function_metrics.id(stat) {
+                add_config_counter(config_envoy_ptr, id, labels, n);
+            }
+        });
     }
 
     pub fn counter_id(&self, counter: Counter) -> Option<usize> {
@@ -113,10 +176,21 @@ impl ConfigHandle {
         if let Some(c) = &handle.credentials {
             c.shutdown();
         }
+        if let Some(id) = handle.flush_member {
+            counter_batch::global().leave(id);
+            counter_batch::global().stop_when_idle();
+        }
+        // What the streams added since the last flush; the stats scope is still alive here.
+        handle.publish_function_counts(handle.config_envoy_ptr.0);
     }
 
-    /// The discovery timer (or a hand-over) woke this config (main thread).
+    /// The flush thread, a credential refresher or the discovery timer (or a hand-over) woke
+    /// this config (main thread).
     pub fn on_scheduled(&self, config_envoy_ptr: ConfigEnvoyPtr, event_id: u64) {
+        if event_id == FUNCTION_COUNTS_EVENT {
+            self.publish_function_counts(config_envoy_ptr);
+            return;
+        }
         if event_id & CREDENTIALS_STATS_EVENT != 0 && event_id & (1 << 63) == 0 {
             if let Some(c) = &self.credentials {
                 c.on_scheduled(config_envoy_ptr, event_id);

@@ -9,7 +9,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::ffi::{self, ConfigEnvoyPtr, ConfigSchedulerEnvoyPtr};
+use super::config_scheduler::ConfigScheduler;
+use super::ffi::{self, ConfigEnvoyPtr};
 use super::log::envoy_log;
 use super::metrics::{CredentialMetrics, add_config_counter, set_config_gauge};
 use crate::credentials::{
@@ -21,31 +22,6 @@ use crate::wake::Wake;
 
 /// Scheduler events of this kind carry the upstream's slot in the low bits.
 pub const CREDENTIALS_STATS_EVENT: u64 = 1 << 62;
-
-/// A config scheduler as the refresher thread wakes it; deleted with the last `Arc`.
-struct ConfigScheduler(ConfigSchedulerEnvoyPtr);
-
-// SAFETY: Envoy documents `config_scheduler_commit` as callable from any thread; the pointer
-// is deleted only in `Drop`, once no thread holds it.
-unsafe impl Send for ConfigScheduler {}
-// SAFETY: as above.
-unsafe impl Sync for ConfigScheduler {}
-
-impl Wake for ConfigScheduler {
-    fn wake(&self, event: u64) {
-        // SAFETY: live until `Drop`, which cannot run while `&self` exists.
-        unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(self.0, event)
-        }
-    }
-}
-
-impl Drop for ConfigScheduler {
-    fn drop(&mut self) {
-        // SAFETY: created by `config_scheduler_new`, deleted once, here.
-        unsafe { ffi::envoy_dynamic_module_callback_http_filter_config_scheduler_delete(self.0) }
-    }
-}
 
 struct Slot {
     upstream: String,
@@ -94,11 +70,7 @@ impl CredentialsRuntime {
             return None;
         }
         upstreams.sort_by(|a, b| a.0.cmp(&b.0));
-        // SAFETY: `config_envoy_ptr` is live during config_new, where this runs.
-        let raw = unsafe {
-            ffi::envoy_dynamic_module_callback_http_filter_config_scheduler_new(config_envoy_ptr)
-        };
-        let scheduler = (!raw.is_null()).then(|| Arc::new(ConfigScheduler(raw)));
+        let scheduler = ConfigScheduler::new(config_envoy_ptr);
         let mut slots = Vec::new();
         for (index, (upstream, identity)) in upstreams.into_iter().enumerate() {
             let Some(scheduler) = &scheduler else {

@@ -464,6 +464,14 @@ impl Host for EnvoyHost<'_> {
     }
 
     fn record(&mut self, stat: FunctionStat, labels: &[&str], value: u64) {
+        // Counters are summed in the module and published once a period (counter_batch):
+        // Envoy's labelled add costs a stat-name lookup per call.
+        if !stat.is_histogram() {
+            if !labels.is_empty() {
+                self.config.add_function_count(stat, labels, value);
+            }
+            return;
+        }
         let Some(id) = self.config.function_stat_id(stat) else {
             return;
         };
@@ -480,23 +488,13 @@ impl Host for EnvoyHost<'_> {
         // SAFETY: `self.ptr` is live; `id` was defined for this config in config_new with
         // these label names; the label buffers outlive the call.
         unsafe {
-            if stat.is_histogram() {
-                ffi::envoy_dynamic_module_callback_http_filter_record_histogram_value(
-                    self.ptr,
-                    id,
-                    values.as_ptr(),
-                    n,
-                    value,
-                );
-            } else {
-                ffi::envoy_dynamic_module_callback_http_filter_increment_counter(
-                    self.ptr,
-                    id,
-                    values.as_ptr(),
-                    n,
-                    value,
-                );
-            }
+            ffi::envoy_dynamic_module_callback_http_filter_record_histogram_value(
+                self.ptr,
+                id,
+                values.as_ptr(),
+                n,
+                value,
+            );
         }
     }
 

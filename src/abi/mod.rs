@@ -9,6 +9,8 @@
 //! - `stream_handle`: what a stream is on the module side, and the stream hooks' panic boundary.
 //! - `envoy_host`: [`crate::host::Host`] over the raw callbacks for one stream.
 //! - `stream_scheduler`: a stream's Envoy scheduler, how background work resumes a stream.
+//! - `config_scheduler`: a config's Envoy scheduler, how background threads reach the main
+//!   thread (credential stats, the per-function counter flush).
 //! - `credentials_stats`: publishes the credential refreshers' stats (config scheduler).
 //! - `discovery`: function discovery's Envoy side (scheduler, callouts, config metrics).
 //! - `route_config`: what a per-route config is on the module side.
@@ -26,8 +28,9 @@
 //! stream_handle  -> envoy_host, stream_scheduler, config_handle, guard, call_count, ffi
 //! envoy_host     -> config_handle, route_config, stream_scheduler, envoy_buffer, log, call_count, ffi
 //! stream_scheduler -> ffi
-//! config_handle  -> credentials_stats, discovery, metrics, ffi
-//! credentials_stats -> metrics, log, ffi
+//! config_handle  -> credentials_stats, discovery, config_scheduler, metrics, log, ffi
+//! credentials_stats -> config_scheduler, metrics, log, ffi
+//! config_scheduler -> ffi
 //! discovery      -> metrics, envoy_buffer, log, ffi
 //! metrics        -> log, ffi
 //! route_config   -> ffi
@@ -43,6 +46,7 @@
 
 mod call_count;
 mod config_handle;
+mod config_scheduler;
 mod credentials_stats;
 mod discovery;
 mod envoy_buffer;

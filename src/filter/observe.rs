@@ -114,6 +114,14 @@ impl Observation {
         self.sent_at = Some(host.monotonic());
     }
 
+    /// What the response path's pass over the headers should pick up for [`Self::response_headers`].
+    pub fn seen_headers(&self) -> SeenResponseHeaders {
+        SeenResponseHeaders {
+            keep_tokens: self.metadata_on(),
+            ..SeenResponseHeaders::default()
+        }
+    }
+
     /// Lambda's response headers came (or Envoy's own answer in their place); `seen` is what
     /// the response path's one pass over them picked up.
     pub fn response_headers(&self, host: &mut dyn Host, seen: &SeenResponseHeaders) {
@@ -123,7 +131,7 @@ impl Observation {
             let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
             self.record(host, FunctionStat::RoundTripMs, ms);
         }
-        if self.metadata_on() {
+        if seen.keep_tokens {
             for (value, key) in [
                 (&seen.request_id, "request_id"),
                 (&seen.executed_version, "executed_version"),
@@ -219,6 +227,9 @@ fn function_labels(f: &Function) -> (&str, &str) {
 /// over the header array (a lookup by name costs Envoy ~1.2k instructions each).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct SeenResponseHeaders {
+    /// Whether the tokens go to metadata: with `access_log_metadata: false` they are not
+    /// copied at all.
+    keep_tokens: bool,
     request_id: Option<String>,
     executed_version: Option<String>,
     content_length: Option<u64>,
@@ -228,8 +239,10 @@ impl SeenResponseHeaders {
     /// One header of the pass (names arrive lower-cased from Envoy).
     pub fn see(&mut self, name: &[u8], value: &[u8]) {
         match name {
-            b"x-amzn-requestid" => self.request_id = token(value),
-            b"x-amz-executed-version" => self.executed_version = token(value),
+            b"x-amzn-requestid" if self.keep_tokens => self.request_id = token(value),
+            b"x-amz-executed-version" if self.keep_tokens => {
+                self.executed_version = token(value)
+            }
             b"content-length" => {
                 self.content_length = std::str::from_utf8(value)
                     .ok()
@@ -257,7 +270,10 @@ mod tests {
 
     #[test]
     fn the_pass_keeps_tokens_and_lengths_and_drops_the_rest() {
-        let mut seen = SeenResponseHeaders::default();
+        let mut seen = SeenResponseHeaders {
+            keep_tokens: true,
+            ..SeenResponseHeaders::default()
+        };
         seen.see(b"x-amzn-requestid", b"7c9a-11ef");
         seen.see(b"x-amz-executed-version", b"$LATEST");
         seen.see(b"content-length", b" 42 ");
@@ -266,10 +282,24 @@ mod tests {
         assert_eq!(seen.executed_version.as_deref(), Some("$LATEST"));
         assert_eq!(seen.content_length, Some(42));
 
-        let mut bad = SeenResponseHeaders::default();
+        let fresh = || SeenResponseHeaders {
+            keep_tokens: true,
+            ..SeenResponseHeaders::default()
+        };
+        let mut bad = fresh();
         bad.see(b"x-amzn-requestid", b"a b");
         bad.see(b"x-amz-executed-version", &[b'1'; 129]);
         bad.see(b"content-length", b"-1");
-        assert_eq!(bad, SeenResponseHeaders::default());
+        assert_eq!(bad, fresh());
+    }
+
+    #[test]
+    fn without_metadata_the_pass_copies_no_token_but_still_reads_the_length() {
+        let mut seen = SeenResponseHeaders::default();
+        seen.see(b"x-amzn-requestid", b"7c9a-11ef");
+        seen.see(b"x-amz-executed-version", b"$LATEST");
+        seen.see(b"content-length", b"42");
+        assert_eq!((seen.request_id, seen.executed_version), (None, None));
+        assert_eq!(seen.content_length, Some(42));
     }
 }

@@ -5,7 +5,6 @@ use base64::Engine as _;
 use super::api_error_reply::upstream_failure_answer;
 use super::{BUFFER_HEADROOM, LambdaFilter, Rewrite, State, ensure_buffer_limit, parse_u64};
 use super::{BodyStatus, HeadersStatus, METADATA_NAMESPACE};
-use crate::filter::observe::SeenResponseHeaders;
 use crate::filter::reply::LocalReply;
 use crate::host::{Counter, Direction, Host, body_chunks, replace_body};
 use crate::lambda::unwrap::{has_body, unwrap};
@@ -31,7 +30,7 @@ impl LambdaFilter {
         // One pass over the headers instead of three lookups by name (each lookup copies and
         // lower-cases the name inside Envoy): most answers are a plain 200.
         let (mut status, mut has_log, mut function_error) = (0u32, false, false);
-        let mut seen = SeenResponseHeaders::default();
+        let mut seen = self.obs.seen_headers();
         host.for_each_header(Direction::Response, &mut |name, value| match name {
             b":status" => status = parse_u64(value).unwrap_or(0) as u32,
             b"x-amz-log-result" => has_log = true,
