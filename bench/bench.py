@@ -99,7 +99,7 @@ def expected_answer(payload: str, cfg: str) -> bytes:
     answer = PAYLOADS[payload]["answer"]
     if answer == "small":
         return LAMBDA_BODY.encode()
-    if answer == "bigwrap" and cfg != "C":
+    if answer == "bigwrap" and cfg not in ("C", "E"):
         return wrapped_answer().encode()
     return big_answer().encode()
 
@@ -227,8 +227,12 @@ def config_b(lambda_port: int) -> str:
     return configs.dump(_set_buffer_limit(_strip_access_logs(cfg)))
 
 
-def config_c(lambda_port: int) -> str:
-    upstream = configs.aws_upstream("bench-lambda", lambda_port, [configs.fn("echo", "echo")])
+def config_c(lambda_port: int, observability: bool = True) -> str:
+    """The module. Without `observability` (bench/count.py's E): no per-function stats and no
+    access-log metadata, to show what those cost."""
+    extra = {} if observability else {"function_stats": "off", "access_log_metadata": False}
+    upstream = configs.aws_upstream("bench-lambda", lambda_port, [configs.fn("echo", "echo")],
+                                    **extra)
     text = configs.module_config(
         lambda_port, {"upstreams": [upstream]},
         [("/unwrap", configs.module_per_route("bench-lambda", "echo", response_format="unwrap")),

@@ -332,8 +332,9 @@ def main(argv: list[str]) -> int:
         B.CpuWindow.upstream_pid = upstream.proc.pid
         lam = int(upstream.listeners["lambda"].rsplit(":", 1)[1])
         plain = int(upstream.listeners["plain"].rsplit(":", 1)[1])
+        # E: C without per-function stats and access-log metadata (what observability costs)
         texts = {"A": B.config_a(plain), "B": B.config_b(lam), "C": B.config_c(lam),
-                 "D": B.config_d(plain)}
+                 "D": B.config_d(plain), "E": B.config_c(lam, observability=False)}
         for p in args.payloads.split(","):
             size = B.PAYLOADS[p]["size"]
             body = B.make_payload(workdir / f"body-{p}.json", size) if size else None

@@ -129,7 +129,10 @@ impl Flusher {
                         "envoy-lambda: panic in the stats flush thread: {}; going on",
                         panic_message(payload.as_ref())
                     ));
-                    if self.sleep_until(self.lock(), Instant::now() + self.period).is_none() {
+                    if self
+                        .sleep_until(self.lock(), Instant::now() + self.period)
+                        .is_none()
+                    {
                         return;
                     }
                 }
@@ -248,7 +251,8 @@ mod tests {
 
     #[test]
     fn a_dirty_batch_is_flushed_one_period_later_and_an_idle_one_never_woken() {
-        let flusher: &'static Flusher = Box::leak(Box::new(Flusher::new(Duration::from_millis(50))));
+        let flusher: &'static Flusher =
+            Box::leak(Box::new(Flusher::new(Duration::from_millis(50))));
         let (busy, busy_id) = member(flusher);
         let (idle, idle_id) = member(flusher);
         let t0 = Instant::now();
@@ -261,17 +265,25 @@ mod tests {
             }
         }
         wait_for("the flush", || busy.published.load(Ordering::SeqCst) == 10);
-        assert!(t0.elapsed() >= Duration::from_millis(50), "not before one period");
+        assert!(
+            t0.elapsed() >= Duration::from_millis(50),
+            "not before one period"
+        );
         assert_eq!(busy.wakes.load(Ordering::SeqCst), 1, "ten adds, one wake");
         // Nothing new: the thread sleeps, nobody is woken again.
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(busy.wakes.load(Ordering::SeqCst), 1);
         assert_eq!(idle.wakes.load(Ordering::SeqCst), 0);
         // Later adds are flushed too.
-        if busy.batch.add(FunctionStat::Invocations, &["u", "f", "q"], 5) {
+        if busy
+            .batch
+            .add(FunctionStat::Invocations, &["u", "f", "q"], 5)
+        {
             flusher.poke();
         }
-        wait_for("the second flush", || busy.published.load(Ordering::SeqCst) == 15);
+        wait_for("the second flush", || {
+            busy.published.load(Ordering::SeqCst) == 15
+        });
         flusher.leave(busy_id);
         assert!(!flusher.stop_when_idle(), "a member is left");
         flusher.leave(idle_id);
@@ -280,17 +292,22 @@ mod tests {
 
     #[test]
     fn a_member_that_left_is_never_woken_and_the_thread_restarts_for_a_new_one() {
-        let flusher: &'static Flusher = Box::leak(Box::new(Flusher::new(Duration::from_millis(30))));
+        let flusher: &'static Flusher =
+            Box::leak(Box::new(Flusher::new(Duration::from_millis(30))));
         let (gone, gone_id) = member(flusher);
         flusher.leave(gone_id);
-        gone.batch.add(FunctionStat::Invocations, &["u", "f", "q"], 1);
+        gone.batch
+            .add(FunctionStat::Invocations, &["u", "f", "q"], 1);
         flusher.poke();
         std::thread::sleep(Duration::from_millis(120));
         assert_eq!(gone.wakes.load(Ordering::SeqCst), 0);
         assert!(flusher.stop_when_idle());
         // Joining again starts a new thread.
         let (next, next_id) = member(flusher);
-        if next.batch.add(FunctionStat::Invocations, &["u", "f", "q"], 2) {
+        if next
+            .batch
+            .add(FunctionStat::Invocations, &["u", "f", "q"], 2)
+        {
             flusher.poke();
         }
         wait_for("the flush after a restart", || {

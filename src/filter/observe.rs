@@ -240,9 +240,7 @@ impl SeenResponseHeaders {
     pub fn see(&mut self, name: &[u8], value: &[u8]) {
         match name {
             b"x-amzn-requestid" if self.keep_tokens => self.request_id = token(value),
-            b"x-amz-executed-version" if self.keep_tokens => {
-                self.executed_version = token(value)
-            }
+            b"x-amz-executed-version" if self.keep_tokens => self.executed_version = token(value),
             b"content-length" => {
                 self.content_length = std::str::from_utf8(value)
                     .ok()
@@ -260,8 +258,12 @@ fn token(value: &[u8]) -> Option<String> {
         && value
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'$'));
-    // All ASCII: the conversion cannot fail.
-    ok.then(|| String::from_utf8_lossy(value).into_owned())
+    // All ASCII, so valid UTF-8: the checked conversion only confirms it.
+    if ok {
+        std::str::from_utf8(value).ok().map(str::to_owned)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
