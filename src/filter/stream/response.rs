@@ -1,8 +1,10 @@
 //! The response path: log tail to metadata, function errors, Lambda API errors, `unwrap`.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 
-use super::api_error_reply::upstream_failure_answer;
+use super::api_error_reply::{Answer, upstream_failure_answer};
 use super::{BUFFER_HEADROOM, LambdaFilter, Rewrite, State, ensure_buffer_limit, parse_u64};
 use super::{BodyStatus, HeadersStatus, METADATA_NAMESPACE};
 use crate::filter::reply::LocalReply;
@@ -107,13 +109,16 @@ impl LambdaFilter {
         self.state = State::Done;
         // Lambda's answer is at most 6 MB and must be parsed whole anyway.
         let payload = body_chunks(host, Direction::Response).concat();
-        let (status, headers, body): (u32, Vec<(String, String)>, Vec<u8>) = match rewrite {
+        // The body may borrow from `payload` (an unwrapped body without escapes): copied once,
+        // into Envoy's buffer.
+        let owned = |(status, headers, body): Answer| (status, headers, Cow::Owned(body));
+        let (status, headers, body): (u32, Vec<(String, String)>, Cow<[u8]>) = match rewrite {
             Rewrite::ApiError(upstream_status) => {
-                self.api_error_answer(host, upstream_status, &payload)
+                owned(self.api_error_answer(host, upstream_status, &payload))
             }
             Rewrite::UpstreamFailure(failure) => {
                 self.obs.error_code(host, failure.reply().1);
-                upstream_failure_answer(host, failure)
+                owned(upstream_failure_answer(host, failure))
             }
             Rewrite::Unwrap(format) => match unwrap(format, &payload) {
                 Ok(r) => (r.status, r.headers, r.body),
@@ -121,11 +126,11 @@ impl LambdaFilter {
                     host.increment(Counter::FunctionErrors);
                     self.obs.malformed_result(host);
                     let reply = LocalReply::new(502, "malformed_function_response", e.to_string());
-                    (
+                    owned((
                         502,
                         vec![("content-type".into(), "application/json".into())],
                         reply.json_body(),
-                    )
+                    ))
                 }
             },
         };
