@@ -249,41 +249,49 @@ mod tests {
         (wake, id)
     }
 
+    fn leaked(period_ms: u64) -> &'static Flusher {
+        Box::leak(Box::new(Flusher::new(Duration::from_millis(period_ms))))
+    }
+
+    /// What a worker does: add, and poke the flusher on the first add since a flush.
+    fn count(flusher: &Flusher, wake: &FlushOnWake, n: u64) {
+        if wake
+            .batch
+            .add(FunctionStat::Invocations, &["u", "f", "q"], n)
+        {
+            flusher.poke();
+        }
+    }
+
+    fn published(wake: &FlushOnWake) -> u64 {
+        wake.published.load(Ordering::SeqCst)
+    }
+
+    fn wakes(wake: &FlushOnWake) -> u64 {
+        wake.wakes.load(Ordering::SeqCst)
+    }
+
     #[test]
     fn a_dirty_batch_is_flushed_one_period_later_and_an_idle_one_never_woken() {
-        let flusher: &'static Flusher =
-            Box::leak(Box::new(Flusher::new(Duration::from_millis(50))));
+        let flusher = leaked(50);
         let (busy, busy_id) = member(flusher);
         let (idle, idle_id) = member(flusher);
         let t0 = Instant::now();
         for _ in 0..10 {
-            if busy
-                .batch
-                .add(FunctionStat::Invocations, &["u", "f", "q"], 1)
-            {
-                flusher.poke();
-            }
+            count(flusher, &busy, 1);
         }
-        wait_for("the flush", || busy.published.load(Ordering::SeqCst) == 10);
+        wait_for("the flush", || published(&busy) == 10);
         assert!(
             t0.elapsed() >= Duration::from_millis(50),
             "not before one period"
         );
-        assert_eq!(busy.wakes.load(Ordering::SeqCst), 1, "ten adds, one wake");
+        assert_eq!(wakes(&busy), 1, "ten adds, one wake");
         // Nothing new: the thread sleeps, nobody is woken again.
         std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(busy.wakes.load(Ordering::SeqCst), 1);
-        assert_eq!(idle.wakes.load(Ordering::SeqCst), 0);
+        assert_eq!((wakes(&busy), wakes(&idle)), (1, 0));
         // Later adds are flushed too.
-        if busy
-            .batch
-            .add(FunctionStat::Invocations, &["u", "f", "q"], 5)
-        {
-            flusher.poke();
-        }
-        wait_for("the second flush", || {
-            busy.published.load(Ordering::SeqCst) == 15
-        });
+        count(flusher, &busy, 5);
+        wait_for("the second flush", || published(&busy) == 15);
         flusher.leave(busy_id);
         assert!(!flusher.stop_when_idle(), "a member is left");
         flusher.leave(idle_id);
@@ -292,27 +300,18 @@ mod tests {
 
     #[test]
     fn a_member_that_left_is_never_woken_and_the_thread_restarts_for_a_new_one() {
-        let flusher: &'static Flusher =
-            Box::leak(Box::new(Flusher::new(Duration::from_millis(30))));
+        let flusher = leaked(30);
         let (gone, gone_id) = member(flusher);
         flusher.leave(gone_id);
-        gone.batch
-            .add(FunctionStat::Invocations, &["u", "f", "q"], 1);
+        count(flusher, &gone, 1);
         flusher.poke();
         std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(gone.wakes.load(Ordering::SeqCst), 0);
+        assert_eq!(wakes(&gone), 0);
         assert!(flusher.stop_when_idle());
         // Joining again starts a new thread.
         let (next, next_id) = member(flusher);
-        if next
-            .batch
-            .add(FunctionStat::Invocations, &["u", "f", "q"], 2)
-        {
-            flusher.poke();
-        }
-        wait_for("the flush after a restart", || {
-            next.published.load(Ordering::SeqCst) == 2
-        });
+        count(flusher, &next, 2);
+        wait_for("the flush after a restart", || published(&next) == 2);
         flusher.leave(next_id);
         assert!(flusher.stop_when_idle());
     }
