@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::config_scheduler::ConfigScheduler;
+use super::credentials_library;
 use super::credentials_stats::{CREDENTIALS_STATS_EVENT, CredentialsRuntime};
 use super::discovery::DiscoveryRuntime;
 use super::ffi::{self, Buffer, ConfigEnvoyPtr, ConfigModulePtr, HttpHeader};
@@ -69,10 +70,16 @@ impl ConfigHandle {
             .upstreams()
             .any(|u| matches!(u.credentials, CredentialsFrom::Provider(_)));
         let credentials = if has_providers {
+            // Loaded in `--mode validate` too: a missing library is found before deployment.
+            let providers = credentials_library::providers().map_err(|e| {
+                format!("credentials: a provider-backed upstream needs the AWS SDK library: {e}")
+            })?;
             let metrics = CredentialMetrics::define(config_envoy_ptr);
             // Validating a config fetches nothing: no provider, no network.
             (!validating)
-                .then(|| CredentialsRuntime::start(config_envoy_ptr, &mut shared, metrics))
+                .then(|| {
+                    CredentialsRuntime::start(config_envoy_ptr, &mut shared, metrics, &providers)
+                })
                 .flatten()
         } else {
             None

@@ -14,7 +14,8 @@ use super::ffi::{self, ConfigEnvoyPtr};
 use super::log::envoy_log;
 use super::metrics::{CredentialMetrics, add_config_counter, set_config_gauge};
 use crate::credentials::{
-    CredentialsStat, Identity, LogFn, StatsSink, StatsSnapshot, WatchTicket, publish_stats,
+    CredentialsStat, Identity, LogFn, Providers, StatsSink, StatsSnapshot, WatchTicket,
+    publish_stats,
 };
 use crate::filter::SharedConfig;
 use crate::host::LogLevel;
@@ -59,8 +60,11 @@ impl CredentialsRuntime {
         config_envoy_ptr: ConfigEnvoyPtr,
         shared: &mut SharedConfig,
         metrics: CredentialMetrics,
+        providers: &Arc<dyn Providers>,
     ) -> Option<Self> {
-        shared.credentials.start(&shared.config, &refresher_log());
+        shared
+            .credentials
+            .start(&shared.config, &refresher_log(), providers);
         let mut upstreams: Vec<(String, Arc<Identity>)> = shared
             .credentials
             .identities()

@@ -11,6 +11,8 @@
 //! - `stream_scheduler`: a stream's Envoy scheduler, how background work resumes a stream.
 //! - `config_scheduler`: a config's Envoy scheduler, how background threads reach the main
 //!   thread (credential stats, the per-function counter flush).
+//! - `credentials_library`: loads the AWS SDK credentials library (`crates/credentials-sdk`)
+//!   next to the module when a config names a provider, and fetches through its C functions.
 //! - `credentials_stats`: publishes the credential refreshers' stats (config scheduler).
 //! - `discovery`: function discovery's Envoy side (scheduler, callouts, config metrics).
 //! - `route_config`: what a per-route config is on the module side.
@@ -47,6 +49,7 @@
 mod call_count;
 mod config_handle;
 mod config_scheduler;
+mod credentials_library;
 mod credentials_stats;
 mod discovery;
 mod envoy_buffer;

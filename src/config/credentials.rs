@@ -47,51 +47,8 @@ pub struct ProviderSpec {
     pub wait: Duration,
 }
 
-/// The base credentials: the AWS SDKs' default chain, or one of its links.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum CredentialSource {
-    /// env → profile files → web identity → container → IMDS, as the AWS SDKs order them.
-    Chain,
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
-    Env,
-    /// Shared config and credentials files (`role_arn`/`source_profile`, `credential_process`).
-    Profile {
-        /// `None`: `AWS_PROFILE`, else `default`.
-        name: Option<String>,
-        config_file: Option<String>,
-        credentials_file: Option<String>,
-    },
-    /// `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` (+ `AWS_ROLE_SESSION_NAME`): IRSA.
-    WebIdentity,
-    /// `AWS_CONTAINER_CREDENTIALS_{RELATIVE,FULL}_URI` (+ authorization token): ECS, EKS Pod Identity.
-    Container,
-    /// IMDSv2 (`AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_EC2_METADATA_DISABLED`).
-    Imds,
-}
-
-impl CredentialSource {
-    /// The name users write in `credentials.source` (also the `source` label of the stats).
-    pub fn name(&self) -> &'static str {
-        match self {
-            CredentialSource::Chain => "chain",
-            CredentialSource::Env => "env",
-            CredentialSource::Profile { .. } => "profile",
-            CredentialSource::WebIdentity => "web_identity",
-            CredentialSource::Container => "container",
-            CredentialSource::Imds => "imds",
-        }
-    }
-}
-
-/// `sts:AssumeRole` on top of the base credentials (the cross-account case).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AssumeRole {
-    pub role_arn: String,
-    pub external_id: Option<String>,
-    pub session_name: String,
-    /// `None`: STS's default (one hour).
-    pub duration: Option<Duration>,
-}
+// The source and the role cross to the SDK library as they are: defined with its wire format.
+pub use envoy_lambda_credentials_wire::{AssumeRole, CredentialSource};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,22 +6,24 @@
 //! - `current`: the credentials an identity signs with now (lock-free for workers) and the
 //!   streams waiting for the first ones.
 //! - `refresher`: one identity's loop over the [`Fetch`] and [`Clock`] seams.
-//! - `sdk_provider`: [`Fetch`] over the AWS SDK's providers (`aws-config`).
+//! - `providers`: the [`Providers`] seam (the AWS SDK's providers, in a library of their
+//!   own), and what crosses to that library.
 //! - `registry`: one refresher per distinct identity per process, on one background thread.
 //! - `stats`: what refreshers count, published by each config as Envoy stats.
 //! - `upstreams`: one config's upstreams → what each signs with now.
 
 mod cache;
 mod current;
+mod providers;
 mod refresher;
 mod registry;
 mod schedule;
-mod sdk_provider;
 mod secret;
 mod stats;
 mod upstreams;
 
 pub use current::{CurrentCredentials, Held, Lookup, WaitTicket, WatchTicket};
+pub use providers::{ANSWER_TIMEOUT, Providers, read_answer};
 pub use refresher::{Clock, Fetch, FetchError, FetchFuture, Fetched, LogFn};
 pub use registry::Identity;
 pub use secret::{AwsCredentials, CredentialsError};

@@ -21,7 +21,8 @@ use super::schedule::{refresh_at, retry_delay};
 use super::stats::{FailureReason, SourceName};
 use crate::host::LogLevel;
 
-/// A successful fetch.
+/// A successful fetch (`Debug` shows no secret: [`AwsCredentials`]' own redacts them).
+#[derive(Debug)]
 pub struct Fetched {
     pub credentials: AwsCredentials,
     pub expires: Option<SystemTime>,

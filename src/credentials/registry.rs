@@ -17,12 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
-
 use super::current::CurrentCredentials;
+use super::providers::{Providers, request_for};
 use super::refresher::{Clock, Fetch, LogFn, Refresher, Stop, SystemClock};
 use super::schedule::random_seed;
-use super::sdk_provider::{SdkFetcher, http_client};
 use crate::config::ProviderSpec;
 use crate::host::LogLevel;
 
@@ -64,7 +62,8 @@ struct Background {
 struct Registry {
     identities: HashMap<String, Weak<Identity>>,
     background: Option<Background>,
-    http: Option<SharedHttpClient>,
+    /// Where the fetches go; told to stop with the background thread.
+    providers: Option<Arc<dyn Providers>>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -74,8 +73,14 @@ fn lock() -> MutexGuard<'static, Option<Registry>> {
 }
 
 /// The identity for `spec` in `region`: the running one if any holder has it, else a new one
-/// whose refresher starts fetching at once. `None` if the background thread cannot start.
-pub fn identity(spec: &ProviderSpec, region: &str, log: LogFn) -> Option<Arc<Identity>> {
+/// whose refresher starts fetching at once through `providers`. `None` if the background
+/// thread cannot start.
+pub fn identity(
+    spec: &ProviderSpec,
+    region: &str,
+    log: LogFn,
+    providers: &Arc<dyn Providers>,
+) -> Option<Arc<Identity>> {
     let key = format!("{:?}", (&spec.source, &spec.assume_role, region));
     let mut guard = lock();
     let registry = guard.get_or_insert_with(Registry::default);
@@ -86,7 +91,7 @@ pub fn identity(spec: &ProviderSpec, region: &str, log: LogFn) -> Option<Arc<Ide
         registry.background = Some(start_background(&log)?);
     }
     let handle = registry.background.as_ref()?.handle.clone();
-    let http = registry.http.get_or_insert_with(http_client).clone();
+    registry.providers = Some(Arc::clone(providers));
     let describe = match &spec.assume_role {
         None => format!("source: {}", spec.source.name()),
         Some(r) => format!("source: {}, role {}", spec.source.name(), r.role_arn),
@@ -98,8 +103,8 @@ pub fn identity(spec: &ProviderSpec, region: &str, log: LogFn) -> Option<Arc<Ide
         stop: Arc::new(Stop::default()),
     });
     let fetcher: Arc<dyn Fn() -> Box<dyn Fetch> + Send + Sync> = {
-        let (spec, region) = (spec.clone(), region.to_owned());
-        Arc::new(move || Box::new(SdkFetcher::new(spec.clone(), &region, http.clone())))
+        let (request, providers) = (request_for(spec, region), Arc::clone(providers));
+        Arc::new(move || providers.fetcher(request.clone()))
     };
     spawn_supervised(
         &handle,
@@ -130,16 +135,23 @@ impl Drop for Identity {
             }
             registry.identities.retain(|_, w| w.strong_count() > 0);
             if registry.identities.is_empty() {
-                registry.background.take()
+                registry
+                    .background
+                    .take()
+                    .map(|bg| (bg, registry.providers.take()))
             } else {
                 None
             }
         };
         // Outside the lock: the thread may be about to take it.
-        if let Some(bg) = ended {
+        if let Some((bg, providers)) = ended {
             let _ = bg.shutdown.send(());
             if bg.thread.thread().id() != std::thread::current().id() {
                 let _ = bg.thread.join();
+            }
+            // No refresher is left to ask: the providers' own thread ends too.
+            if let Some(p) = providers {
+                p.stop();
             }
         }
     }

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use super::cache::CredentialCache;
 use super::current::Lookup;
+use super::providers::Providers;
 use super::refresher::LogFn;
 use super::registry::{Identity, identity};
 use super::{AwsCredentials, CredentialsError};
@@ -63,10 +64,10 @@ impl ConfigCredentials {
 
     /// Joins (or starts) the identity of every provider-backed upstream (config load; never
     /// in `--mode validate`, so validating a config sends nothing anywhere).
-    pub fn start(&mut self, config: &FilterConfig, log: &LogFn) {
+    pub fn start(&mut self, config: &FilterConfig, log: &LogFn, providers: &Arc<dyn Providers>) {
         for u in config.upstreams() {
             if let CredentialsFrom::Provider(spec) = &u.credentials {
-                if let Some(id) = identity(spec, u.region.as_str(), Arc::clone(log)) {
+                if let Some(id) = identity(spec, u.region.as_str(), Arc::clone(log), providers) {
                     self.identities.insert(u.name.clone(), id);
                 }
             }
