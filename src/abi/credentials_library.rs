@@ -182,6 +182,60 @@ mod tests {
         assert_eq!(mapped_file_at(maps, 0x1), None);
     }
 
+    /// A library that answers at once, with what it was sent in the message.
+    unsafe extern "C" fn answers_at_once(
+        request: *const u8,
+        len: usize,
+        done: envoy_lambda_credentials_wire::DoneFn,
+        ctx: *mut c_void,
+    ) {
+        // SAFETY: the test's LibraryFetch passes its request bytes for the call.
+        let sent = unsafe { std::slice::from_raw_parts(request, len) };
+        let answer = envoy_lambda_credentials_wire::FetchAnswer::Failed {
+            reason: "not_loaded".into(),
+            message: String::from_utf8_lossy(sent).into_owned(),
+        };
+        let bytes = serde_json::to_vec(&answer).unwrap();
+        done(ctx, bytes.as_ptr(), bytes.len());
+    }
+
+    /// A library that loses the fetch.
+    unsafe extern "C" fn never_answers(
+        _: *const u8,
+        _: usize,
+        _: envoy_lambda_credentials_wire::DoneFn,
+        _: *mut c_void,
+    ) {
+    }
+
+    fn paused_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_answer_comes_back_through_done_and_a_lost_one_times_out() {
+        let rt = paused_runtime();
+        let fetch = LibraryFetch {
+            fetch: answers_at_once,
+            request: br#"{"region":"x"}"#.to_vec(),
+        };
+        let err = rt.block_on(fetch.fetch()).unwrap_err();
+        assert_eq!(err.reason, FailureReason::NotLoaded);
+        assert_eq!(err.message, r#"{"region":"x"}"#);
+
+        let lost = LibraryFetch {
+            fetch: never_answers,
+            request: Vec::new(),
+        };
+        let err = rt.block_on(lost.fetch()).unwrap_err();
+        assert_eq!(err.reason, FailureReason::Timeout);
+        assert!(err.message.contains("no answer"), "{}", err.message);
+    }
+
     #[test]
     fn this_test_binary_is_found_as_itself() {
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();

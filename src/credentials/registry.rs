@@ -261,3 +261,91 @@ impl Identity {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Instant, SystemTime};
+
+    use envoy_lambda_credentials_wire::{CredentialSource, FetchRequest};
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::credentials::{AwsCredentials, FetchError, FetchFuture, Fetched, SourceName};
+
+    #[derive(Default)]
+    struct FakeProviders {
+        requests: Mutex<Vec<FetchRequest>>,
+        stops: AtomicUsize,
+    }
+
+    struct FakeFetch;
+
+    impl Fetch for FakeFetch {
+        fn fetch(&self) -> FetchFuture<'_> {
+            Box::pin(async {
+                Ok::<_, FetchError>(Fetched {
+                    credentials: AwsCredentials {
+                        access_key: "AKIDREGISTRY".into(),
+                        secret_key: Zeroizing::new("secret".into()),
+                        session_token: None,
+                    },
+                    expires: None,
+                    source: SourceName::Env,
+                })
+            })
+        }
+    }
+
+    impl Providers for FakeProviders {
+        fn fetcher(&self, request: FetchRequest) -> Box<dyn Fetch> {
+            self.requests.lock().unwrap().push(request);
+            Box::new(FakeFetch)
+        }
+        fn stop(&self) {
+            self.stops.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn identities_are_shared_and_the_providers_stop_after_the_last_one() {
+        let fake = Arc::new(FakeProviders::default());
+        let providers: Arc<dyn Providers> = fake.clone();
+        let log: LogFn = Arc::new(|_, _| {});
+        let spec = ProviderSpec {
+            source: CredentialSource::Env,
+            assume_role: None,
+            wait: Duration::from_secs(1),
+        };
+        let a = identity(&spec, "eu-west-1", Arc::clone(&log), &providers).unwrap();
+        let b = identity(&spec, "eu-west-1", Arc::clone(&log), &providers).unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "one identity per spec and region");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while a.current.held().is_none() {
+            assert!(Instant::now() < deadline, "no credentials fetched");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(matches!(
+            a.current.lookup(SystemTime::now()),
+            crate::credentials::Lookup::Ready(_)
+        ));
+        let requests = fake.requests.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].region, "eu-west-1");
+        assert_eq!(requests[0].source, CredentialSource::Env);
+
+        drop(a);
+        assert_eq!(
+            fake.stops.load(Ordering::SeqCst),
+            0,
+            "b still holds the identity"
+        );
+        drop(b);
+        assert_eq!(
+            fake.stops.load(Ordering::SeqCst),
+            1,
+            "stopped with the last identity"
+        );
+        assert!(lock().as_ref().is_none_or(|r| r.background.is_none()));
+    }
+}
