@@ -2,9 +2,9 @@
 //! SDK's credential providers (`libenvoy_lambda_credentials_sdk.so`).
 //!
 //! The SDK (aws-config, its HTTP client, rustls) is most of what the module would otherwise
-//! map into every Envoy: ~5.5 MB of code and 1.3 MB resident at load, for configs that may
-//! never use a provider. So it lives in its own library, loaded the first time a config names
-//! a provider. Two Rust libraries built apart share no Rust ABI, so they speak C: four
+//! map into every Envoy: 5.7 MB of the file and ~1 MB resident, for configs that may never
+//! use a provider. So it lives in its own library, loaded the first time a config names a
+//! provider. Two Rust libraries built apart share no Rust ABI, so they speak C: three
 //! symbols, and JSON documents (the types below) passed as bytes.
 //!
 //! - [`SYMBOL_ABI_VERSION`] `u32 ()` — must equal [`ABI_VERSION`].
