@@ -3,7 +3,6 @@
 //! fetch still running is answered as failed before `stop` returns, so the module can be
 //! sure nothing calls into it afterwards.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -76,11 +75,19 @@ pub fn fetch(request: FetchRequest, reply: Reply) {
         }
     }
     let Some(bg) = guard.as_ref() else { return };
-    let http = bg.http.clone();
+    let (http, runtime) = (bg.http.clone(), bg.handle.clone());
     bg.handle.spawn(async move {
-        // A panic inside the SDK answers this fetch as failed; the thread goes on.
-        let answer = futures_catch(providers::fetch(&request, http)).await;
-        reply.send(answer.unwrap_or_else(|| failed("other", "the SDK provider panicked")));
+        // The fetch is a task of its own: a panic inside the SDK ends only that task, and is
+        // answered as a failure; the thread goes on.
+        let answer = match runtime
+            .spawn(async move { providers::fetch(&request, http).await })
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) if e.is_panic() => failed("other", "the SDK provider panicked"),
+            Err(_) => return, // cancelled: the runtime stops, and `reply` answers as dropped
+        };
+        reply.send(answer);
     });
 }
 
@@ -137,19 +144,6 @@ fn start() -> Result<Background, String> {
             Err("the thread ended at once".into())
         }
     }
-}
-
-/// `fut` with a panic caught (`None`), polled in place.
-async fn futures_catch<F: std::future::Future>(fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Some(v)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(_) => std::task::Poll::Ready(None),
-        }
-    })
-    .await
 }
 
 #[cfg(test)]
