@@ -14,6 +14,12 @@ fn main() {
     // Test and bench executables link the ABI layer too; Envoy's callbacks exist only inside
     // the envoy process, and those code paths never run outside it.
     println!("cargo:rustc-link-arg=-Wl,--unresolved-symbols=ignore-in-object-files");
+    // The functions Envoy runs first in the text, the rest after them (bench/text_order.py
+    // made the list): what is never run then stays out of RSS (bench/README.md, "Memory").
+    println!("cargo:rerun-if-changed=build/text-order.ld");
+    let order = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("build/text-order.ld");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", order.display());
 
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("envoy_lambda.h");

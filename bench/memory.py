@@ -63,6 +63,30 @@ def our_mappings(pid: int) -> dict[str, list[tuple[str, int]]]:
     return out
 
 
+def rss_by_kind(pid: int) -> dict[str, int]:
+    """Resident kB of the whole process by kind of mapping: Envoy's executable, our libraries,
+    other files (libc, …), anonymous memory (heap, stacks, tcmalloc's spans)."""
+    kinds = {"envoy": 0, "ours": 0, "files": 0, "anon": 0}
+    exe = os.path.realpath(f"/proc/{pid}/exe")
+    kind = "anon"
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if parts and "-" in parts[0] and not parts[0].endswith(":"):
+                path = parts[5] if len(parts) > 5 else ""
+                if path == exe:
+                    kind = "envoy"
+                elif os.path.basename(path) in OURS:
+                    kind = "ours"
+                elif path.startswith("/"):
+                    kind = "files"
+                else:
+                    kind = "anon"
+            elif parts and parts[0] == "Rss:":
+                kinds[kind] += int(parts[1])
+    return kinds
+
+
 def measure(envoy_bin: str, name: str, text: str, module_dir: Path, work: Path,
             requests: int) -> dict:
     env = {"ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(module_dir),
@@ -82,7 +106,8 @@ def measure(envoy_bin: str, name: str, text: str, module_dir: Path, work: Path,
                 raise B.BenchError(f"{name}: request {i} answered {code}\n{e.log_tail(20)}")
         time.sleep(1)
         return {"idle_kib": idle, "peak_kib": B.status_kib(pid, "VmHWM"),
-                "threads": len(os.listdir(f"/proc/{pid}/task")), "mappings": our_mappings(pid)}
+                "threads": len(os.listdir(f"/proc/{pid}/task")), "mappings": our_mappings(pid),
+                "kinds": rss_by_kind(pid)}
     finally:
         e.stop()
 
@@ -100,7 +125,7 @@ def main(argv: list[str]) -> int:
         os.sync()
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
     envoy_bin = envoy_proc.find_envoy()
-    runs: dict[str, list[dict]] = {"B": [], "C": [], "P": []}
+    runs: dict[str, list[dict]] = {"A": [], "B": [], "C": [], "P": []}
     with tempfile.TemporaryDirectory(prefix="memory-") as tmp:
         work = Path(tmp)
         up = envoy_proc.EnvoyProcess(envoy_bin, B.upstream_config(), work / "upstream",
@@ -108,7 +133,9 @@ def main(argv: list[str]) -> int:
         up.start(timeout=60)
         try:
             port = int(up.listeners["lambda"].rsplit(":", 1)[1])
-            texts = {"B": B.config_b(port), "C": B.config_c(port), "P": config_p(port)}
+            plain = int(up.listeners["plain"].rsplit(":", 1)[1])
+            texts = {"A": B.config_a(plain), "B": B.config_b(port), "C": B.config_c(port),
+                     "P": config_p(port)}
             for rnd in range(args.rounds):
                 for name, text in texts.items():
                     runs[name].append(measure(envoy_bin, f"r{rnd}-{name}", text, module_dir,
@@ -134,6 +161,18 @@ def main(argv: list[str]) -> int:
         print(f"| {name} | {idle:.0f} | {idle - base_idle:+.0f} | {peak:.0f} | "
               f"{peak - base_peak:+.0f} | {med(r['threads'] for r in rs):.0f} | "
               f"{'; '.join(libs) or '—'} |")
+    print()
+    print("Resident kB by kind of mapping at the end (medians; − B in parentheses):")
+    print("| config | Envoy's executable | our libraries | other files | anonymous |")
+    print("|---|---:|---:|---:|---:|")
+    kinds = ("envoy", "ours", "files", "anon")
+    base = {k: med(r["kinds"][k] for r in runs["B"]) for k in kinds}
+    for name, rs in runs.items():
+        cells = []
+        for k in kinds:
+            v = med(r["kinds"][k] for r in rs)
+            cells.append(f"{v:.0f} ({v - base[k]:+.0f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 
