@@ -3,6 +3,7 @@
 
 One fresh Envoy per configuration, each behind the bench's upstream Envoy (bench.py):
 
+* ``A``  the plain router (how much Envoy itself moves from process to process)
 * ``B``  the native ``aws_lambda`` filter
 * ``C``  the module signing with an Envoy secret (the bench's config C)
 * ``P``  the module signing with a credential provider (``credentials: {source: env}``, the
@@ -10,8 +11,9 @@ One fresh Envoy per configuration, each behind the bench's upstream Envoy (bench
 
 For each: ``VmRSS`` idle, ``VmHWM`` after ``--requests`` GETs (every one must answer 200), the
 threads, and per library of ours (``/proc/<pid>/smaps``) the resident kB of each mapping:
-read-only (relocations, rodata, unwind tables), text, relocated data, data. Rounds alternate
-B, C, P; the table gives each figure's median.
+read-only (relocations, rodata, unwind tables), text, relocated data, data; and the whole
+process's resident kB by kind of mapping (Envoy's executable, our libraries, other files,
+anonymous). Rounds alternate A, B, C, P; the tables give each figure's median.
 
     .venv/bin/python bench/memory.py [--rounds 3] [--module-dir target/release] [--drop-caches]
 

@@ -198,8 +198,9 @@ def main(argv: list[str]) -> int:
             port = int(up.listeners["lambda"].rsplit(":", 1)[1])
             out_file = work / "callgrind.out"
             launcher = work / "envoy-callgrind.sh"
-            launcher.write_text("#!/bin/sh\nexec valgrind --tool=callgrind -q --dump-instr=yes --dump-line=no "
-                                f'--callgrind-out-file={out_file} "{envoy_bin}" "$@"\n')
+            launcher.write_text("#!/bin/sh\nexec valgrind --tool=callgrind -q --dump-instr=yes "
+                                f'--dump-line=no --callgrind-out-file={out_file} '
+                                f'"{envoy_bin}" "$@"\n')
             launcher.chmod(0o755)
             e = envoy_proc.EnvoyProcess(str(launcher), B.config_c(port), work / "C", name="C",
                                         log_level="warning",
@@ -247,7 +248,7 @@ def main(argv: list[str]) -> int:
     kept = len(lines)
     for symbol, _ in sorted(cost.items(), key=lambda kv: -kv[1]):
         p = pattern(symbol)
-        if p not in seen and not p.startswith("unlikely."):
+        if p not in seen:
             seen.add(p)
             lines.append("    *(" + " ".join(prefix + p for prefix in PREFIXES) + ")")
     args.out.parent.mkdir(parents=True, exist_ok=True)
