@@ -41,6 +41,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import bench as B  # bench/bench.py: configs, fake Lambda, payloads, curl
+import count  # bench/count.py: callgrind's output format
 import envoy_proc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,43 +89,11 @@ def executed_by_name(dump: Path) -> dict[str, int]:
     """Self Ir per function named like one of ours: a hashed legacy-mangled Rust name, a v0
     ``_R`` name, one of our hooks. Envoy's own code is C++ or unnamed; a Rust name that is not
     ours matches nothing when the module is linked."""
-    names: dict[str, dict[str, str]] = {"ob": {}, "fn": {}}
-    ref = re.compile(r"^\((\d+)\)(?: (.*))?$")
-
-    def name(kind: str, v: str) -> str:
-        m = ref.match(v.strip())
-        if not m:
-            return v.strip()
-        idx, n = m.groups()
-        if n is not None:
-            names[kind][idx] = n
-        return names[kind].get(idx, "")
-
     cost: dict[str, int] = defaultdict(int)
-    fn = ""
-    skip = False
-    with open(dump) as f:
-        for line in f:
-            c = line[:1]
-            if c.isdigit() or c in "+-*":
-                if skip:
-                    skip = False
-                    continue
-                parts = line.split()
-                if len(parts) > 1 and (HASH.search(fn) or
-                                       fn.startswith(("_R", "envoy_dynamic_module_on_"))):
-                    cost[fn] += int(parts[-1])
-                continue
-            key, _, val = line.rstrip("\n").partition("=")
-            if key == "fn":
-                # `'2`: callgrind's mark of a recursion level, not part of the name
-                fn = name("fn", val).split("'")[0]
-            elif key in ("ob", "cob"):
-                name("ob", val)
-            elif key == "cfn":
-                name("fn", val)
-            elif key == "calls":
-                skip = True
+    for (_, fn), ir in count.parse_callgrind(dump)["self_ir"].items():
+        fn = fn.split("'")[0]  # `'2`: callgrind's mark of a recursion level
+        if HASH.search(fn) or fn.startswith(("_R", "envoy_dynamic_module_on_")):
+            cost[fn] += ir
     return cost
 
 
