@@ -34,7 +34,7 @@ def sections(path) -> dict[str, int]:
         # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size
         return struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
 
-    strtab_off, = header(shstrndx)[4:5]
+    strtab_off = header(shstrndx)[4]  # sh_offset of the section-name table
     out = {}
     for i in range(shnum):
         name_off, _, _, _, _, size = header(i)
